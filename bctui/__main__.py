@@ -1,0 +1,5 @@
+"""`python -m bctui`."""
+
+from bctui.cli import main
+
+raise SystemExit(main())

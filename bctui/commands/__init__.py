@@ -1,0 +1,1 @@
+"""Handlers of the headless `bctui` commands, grouped by area."""

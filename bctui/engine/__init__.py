@@ -1,0 +1,1 @@
+"""The engine: config, secrets, runs, scheduling. Never imports Textual."""

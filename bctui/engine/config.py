@@ -1,0 +1,819 @@
+"""Read and strictly validate `connections.toml` into the typed model of `models.py`.
+
+Every problem is collected (not just the first) and reported with the file, the line, the key path
+and the fix. Unknown keys are refused, with a suggestion when one is close.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bctui.braze.instances import validate_endpoint
+from bctui.engine import tomlpos
+from bctui.engine.models import (
+    BRAZE_EXPORT_FIELDS,
+    BRAZE_IDENTIFIERS,
+    EXPORT_SOURCES,
+    NOTIFY_WHEN,
+    PRIMARY_IDENTIFIERS,
+    SCHEDULE_KINDS,
+    WEEKDAYS,
+    Audience,
+    BrazeSettings,
+    Config,
+    Connection,
+    ExportGoal,
+    ExportMapping,
+    Goal,
+    IdentifierPair,
+    IdentifierRules,
+    ImportGoal,
+    ImportMapping,
+    Notify,
+    Remaining,
+    S3Settings,
+    Schedule,
+    StoreSettings,
+    WaitSettings,
+)
+from bctui.errors import BctuiError, ExitCode
+from bctui.store.merge import STRATEGIES
+from bctui.store.model import PERMISSION_LEVELS
+from bctui.store.segments import OPS, Rule, SegmentDef
+
+Path_ = tuple[str | int, ...]
+T = TypeVar("T")
+
+SECRET_REF: Final = re.compile(r"^(secret|env):([A-Za-z_][A-Za-z0-9_.-]*)$")
+_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_MISSING: Final = object()
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem in the config: where it is, what is wrong, how to fix it."""
+
+    path: Path_
+    message: str
+    fix: str = ""
+    line: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The key path as a user reads it: `connection[0].goal[1].mappings[2].strategy`."""
+        text = ""
+        for part in self.path:
+            text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        return text or "(top level)"
+
+    def render(self, file: Path | str) -> str:
+        """`file:line: key: message — fix`."""
+        where = f"{file}:{self.line}" if self.line else str(file)
+        text = f"{where}: {self.key}: {self.message}"
+        return f"{text} — {self.fix}" if self.fix else text
+
+
+class ConfigError(BctuiError):
+    """`connections.toml` is missing, malformed or invalid; `issues` lists every problem."""
+
+    exit_code = ExitCode.CONFIG
+
+    def __init__(self, file: Path | str, issues: list[Issue]) -> None:
+        self.file = Path(file)
+        self.issues = issues
+        count = len(issues)
+        summary = f"{count} problem{'s' if count != 1 else ''} in {file}"
+        super().__init__(summary + "\n" + "\n".join(i.render(file) for i in issues))
+
+    def render(self) -> str:
+        """All issues, one per line."""
+        return self.message
+
+
+# -- entry points ------------------------------------------------------------------------------
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the config file at `path`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            path,
+            [Issue((), "the config file does not exist", _missing_file_fix(path))],
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise ConfigError(path, [Issue((), f"cannot read the file: {reason}",
+                                       "check the path and its permissions")]) from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, file: Path | str = "connections.toml") -> Config:
+    """Parse and validate TOML text; `file` is only used in messages."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, [_syntax_issue(exc)]) from None
+    reader = _Reader(tomlpos.locate(text))
+    config = reader.config(raw)
+    if reader.issues:
+        raise ConfigError(file, reader.issues)
+    return config
+
+
+def is_secret_ref(value: str) -> bool:
+    """True for `secret:NAME` and `env:VAR`."""
+    return SECRET_REF.match(value) is not None
+
+
+def _missing_file_fix(path: Path) -> str:
+    return (
+        f"create {path.name} (the repository's connections.toml is a working example), or point "
+        "--config / BCTUI_CONFIG at an existing file"
+    )
+
+
+def _syntax_issue(exc: tomllib.TOMLDecodeError) -> Issue:
+    """Turn tomllib's '… (at line 3, column 7)' into an Issue with a line."""
+    text = str(exc)
+    match = re.search(r"\(at line (\d+), column (\d+)\)", text)
+    line = int(match.group(1)) if match else None
+    message = text[: match.start()].strip() if match else text
+    return Issue((), f"not valid TOML: {message}", "fix the syntax on that line", line)
+
+
+# -- the validating reader ---------------------------------------------------------------------
+
+
+class _Reader:
+    """Walks the parsed TOML, building the model and collecting issues."""
+
+    def __init__(self, lines: dict[Path_, int]) -> None:
+        self.lines = lines
+        self.issues: list[Issue] = []
+
+    def issue(self, path: Path_, message: str, fix: str = "") -> None:
+        found = Issue(path, message, fix, tomlpos.line_of(self.lines, path))
+        if found not in self.issues:
+            self.issues.append(found)
+
+    # -- primitives --
+
+    def table(self, value: Any, path: Path_, allowed: Iterable[str]) -> dict[str, Any] | None:
+        """Check that `value` is a table with only `allowed` keys."""
+        if not isinstance(value, dict):
+            self.issue(path, f"expected a table, got {_kind(value)}", "see DESIGN §7 for the shape")
+            return None
+        allowed = tuple(allowed)
+        for key in value:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f'did you mean "{close[0]}"?' if close else f"allowed: {', '.join(allowed)}"
+                self.issue((*path, key), f'unknown key "{key}"', f"remove it; {hint}")
+        return value
+
+    def field(
+        self,
+        table: Mapping[str, Any],
+        path: Path_,
+        key: str,
+        kind: type[T] | tuple[type, ...],
+        default: Any = _MISSING,
+        *,
+        what: str = "",
+    ) -> Any:
+        """Read `table[key]` of type `kind`; a missing required key or a wrong type is an issue."""
+        value = table.get(key, _MISSING)
+        if value is _MISSING:
+            if default is _MISSING:
+                self.issue((*path, key), f'"{key}" is required', f"add {key} = {what or '…'}")
+                return None
+            return default
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if not ok:
+            expected = " or ".join(_type_name(k) for k in kinds)
+            self.issue((*path, key), f"expected {expected}, got {_kind(value)}",
+                       f"write {key} = {what or _example(kinds[0])}")
+            return None if default is _MISSING else default
+        return value
+
+    def text(self, table: Mapping[str, Any], path: Path_, key: str, default: Any = _MISSING,
+             *, what: str = "", nonempty: bool = False) -> str | None:
+        value = self.field(table, path, key, str, default, what=what)
+        if nonempty and isinstance(value, str) and not value.strip():
+            self.issue((*path, key), f'"{key}" must not be empty', f"write {key} = {what or '…'}")
+            return None
+        return value  # type: ignore[no-any-return]
+
+    def choice(self, table: Mapping[str, Any], path: Path_, key: str, options: Iterable[str],
+               default: Any = _MISSING) -> str | None:
+        options = tuple(options)
+        value = self.text(table, path, key, default, what=f'"{options[0]}"')
+        if isinstance(value, str) and value not in options:
+            self.issue((*path, key), f'unknown value "{value}"',
+                       f"use one of: {', '.join(options)}")
+            return None
+        return value
+
+    def flag(self, table: Mapping[str, Any], path: Path_, key: str, default: bool) -> bool:
+        value = self.field(table, path, key, bool, default, what="true")
+        return bool(value)
+
+    def number(self, table: Mapping[str, Any], path: Path_, key: str, default: float,
+               *, minimum: float = 0.0) -> float:
+        value = self.field(table, path, key, (int, float), default, what=str(default))
+        if not isinstance(value, (int, float)):
+            return default
+        if value <= minimum:
+            self.issue((*path, key), f"must be greater than {minimum:g}",
+                       f"write {key} = {default:g}")
+            return default
+        return float(value)
+
+    def strings(self, table: Mapping[str, Any], path: Path_, key: str) -> tuple[str, ...]:
+        value = self.field(table, path, key, list, [], what='["…"]')
+        if not isinstance(value, list):
+            return ()
+        out: list[str] = []
+        for index, item in enumerate(value):
+            if isinstance(item, str):
+                out.append(item)
+            else:
+                self.issue((*path, key, index), f"expected a string, got {_kind(item)}",
+                           "quote the value")
+        return tuple(out)
+
+    def items(self, table: Mapping[str, Any], path: Path_, key: str) -> list[tuple[Path_, Any]]:
+        """The elements of an array (of tables) with their paths."""
+        value = self.field(table, path, key, list, [], what="[ … ]")
+        if not isinstance(value, list):
+            return []
+        return [((*path, key, index), item) for index, item in enumerate(value)]
+
+    def secret_ref(self, table: Mapping[str, Any], path: Path_, key: str, name_hint: str,
+                   *, literal_ok: bool = False) -> str | None:
+        # The value is never echoed: it may be a real key pasted in by mistake.
+        value = self.field(table, path, key, str, what=f'"secret:{name_hint}"')
+        if not isinstance(value, str):
+            return None
+        if is_secret_ref(value) or (literal_ok and value and ":" not in value):
+            return value
+        if value.startswith(("secret:", "env:")):
+            self.issue((*path, key), "malformed secret reference",
+                       f'write {key} = "secret:{name_hint}" (letters, digits, _ . -) or "env:VAR"')
+        else:
+            self.issue(
+                (*path, key),
+                "a literal secret is not allowed in connections.toml",
+                f'store it with `bctui secrets set {name_hint}` and write '
+                f'{key} = "secret:{name_hint}" (or "env:VAR" to read an environment variable)',
+            )
+        return None
+
+    # -- sections --
+
+    def config(self, raw: dict[str, Any]) -> Config:
+        self.table(raw, (), ("store", "segment", "connection"))
+        store = self.store(raw.get("store", {}))
+        segments: list[tuple[Path_, SegmentDef]] = []
+        for path, item in self.items(raw, (), "segment"):
+            segment = self.segment(path, item)
+            if segment is not None:
+                segments.append((path, segment))
+        self.unique([(p, s.name) for p, s in segments], "segment")
+        good_segments = tuple(s for _, s in segments)
+        # A segment with a bad rule is still a segment: goals naming it get no second error.
+        names = {item["name"].casefold() for _, item in self.items(raw, (), "segment")
+                 if isinstance(item, dict) and isinstance(item.get("name"), str)}
+        connections = []
+        for path, item in self.items(raw, (), "connection"):
+            conn = self.connection(path, item, names)
+            if conn is not None:
+                connections.append((path, conn))
+        self.unique([(p, c.name) for p, c in connections], "connection")
+        return Config(store, good_segments, tuple(c for _, c in connections))
+
+    def unique(self, named: list[tuple[Path_, str]], what: str) -> None:
+        seen: dict[str, Path_] = {}
+        for path, name in named:
+            first = seen.setdefault(name.casefold(), path)
+            if first != path:
+                self.issue((*path, "name"), f'duplicate {what} name "{name}" (also at {_key(first)})',
+                           f"give each {what} a unique name (names are compared ignoring case)")
+
+    def store(self, raw: Any) -> StoreSettings:
+        table = self.table(raw, ("store",), ("url",))
+        if table is None:
+            return StoreSettings()
+        url = self.text(table, ("store",), "url", StoreSettings.url)
+        if isinstance(url, str) and not url.startswith("sqlite:///"):
+            scheme = url.split(":", 1)[0] if ":" in url else url
+            fix = ('use "sqlite:///profiles.db" (relative to the state directory) or '
+                   '"sqlite:////absolute/path.db"')
+            if scheme.startswith("postgres"):
+                self.issue(("store", "url"), "PostgreSQL stores are not supported by this version",
+                           fix)
+            else:
+                self.issue(("store", "url"), f'unsupported store URL scheme "{scheme}"', fix)
+            url = None
+        return StoreSettings(url or StoreSettings.url)
+
+    def segment(self, path: Path_, raw: Any) -> SegmentDef | None:
+        table = self.table(raw, path, ("name", "description", "match", "rules"))
+        if table is None:
+            return None
+        before = len(self.issues)
+        name = self.text(table, path, "name", what='"vip"', nonempty=True)
+        match = self.choice(table, path, "match", ("all", "any"), "all")
+        rules = [self.rule(p, item) for p, item in self.items(table, path, "rules")]
+        self.text(table, path, "description", "")
+        if len(self.issues) > before or name is None or match is None:
+            return None
+        return SegmentDef(name, match, tuple(r for r in rules if r is not None))  # type: ignore[arg-type]
+
+    def rule(self, path: Path_, raw: Any) -> Rule | None:
+        table = self.table(raw, path, ("property", "op", "value"))
+        if table is None:
+            return None
+        prop = self.text(table, path, "property", what='"country"', nonempty=True)
+        op = self.choice(table, path, "op", OPS)
+        if op is None or prop is None:
+            return None
+        value = table.get("value", _MISSING)
+        if op == "exists":
+            if value is not _MISSING:
+                self.issue((*path, "value"), '"exists" takes no value', "remove value")
+                return None
+            return Rule(prop, op, None)
+        if value is _MISSING:
+            self.issue((*path, "value"), f'op "{op}" needs a value', f"add value = … to the rule")
+            return None
+        if op == "in":
+            if not isinstance(value, list) or not value:
+                self.issue((*path, "value"), '"in" needs a non-empty list',
+                           'write value = ["NL", "DE"]')
+                return None
+            scalars = [self.scalar((*path, "value", i), v) for i, v in enumerate(value)]
+            if any(s is None for s in scalars):
+                return None
+            return Rule(prop, op, tuple(s for s in scalars if s is not None))
+        scalar = self.scalar((*path, "value"), value)
+        return None if scalar is None else Rule(prop, op, scalar)
+
+    def scalar(self, path: Path_, value: Any) -> str | int | float | None:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (str, int, float)):
+            return value
+        self.issue(path, f"expected a string or a number, got {_kind(value)}",
+                   "use a single string or number")
+        return None
+
+    def connection(self, path: Path_, raw: Any, segments: set[str]) -> Connection | None:
+        table = self.table(raw, path, ("name", "enabled", "favorite", "labels", "description",
+                                       "notify", "schedule", "braze", "s3", "goal"))
+        if table is None:
+            return None
+        before = len(self.issues)
+        name = self.text(table, path, "name", what='"Braze main"', nonempty=True)
+        hint = _secret_hint(name or "braze")
+        enabled = self.flag(table, path, "enabled", False)
+        favorite = self.flag(table, path, "favorite", False)
+        labels = self.strings(table, path, "labels")
+        description = self.text(table, path, "description", "") or ""
+        notify = self.notify((*path, "notify"), table.get("notify", {}))
+        schedule = self.schedule((*path, "schedule"), table.get("schedule", {"kind": "manual"}))
+        braze = self.braze((*path, "braze"), table.get("braze", _MISSING), hint)
+        s3 = self.s3((*path, "s3"), table["s3"], hint) if "s3" in table else None
+        goals: list[tuple[Path_, Goal]] = []
+        for goal_path, item in self.items(table, path, "goal"):
+            goal = self.goal(goal_path, item, segments)
+            if goal is not None:
+                goals.append((goal_path, goal))
+        self.unique([(p, g.name) for p, g in goals], "goal")
+        for goal_path, goal in goals:
+            if isinstance(goal, ImportGoal) and s3 is None and "s3" not in table:
+                self.issue(goal_path, f'import goal "{goal.name}" needs the connection\'s S3 '
+                           "settings (Braze delivers segment exports through S3)",
+                           "add a [connection.s3] table to this connection")
+        if len(self.issues) > before or name is None or braze is None:
+            return None
+        return Connection(name=name, braze=braze, s3=s3, goals=tuple(g for _, g in goals),
+                          enabled=enabled, favorite=favorite, labels=labels,
+                          description=description, notify=notify, schedule=schedule)
+
+    def notify(self, path: Path_, raw: Any) -> Notify:
+        table = self.table(raw, path, ("emails", "when"))
+        if table is None:
+            return Notify()
+        emails = self.strings(table, path, "emails")
+        for index, email in enumerate(emails):
+            if not _EMAIL.match(email):
+                self.issue((*path, "emails", index), f'"{email}" is not an e-mail address',
+                           'write it as "name@example.com"')
+        when = self.choice(table, path, "when", NOTIFY_WHEN, "failure")
+        return Notify(emails, when or "failure")  # type: ignore[arg-type]
+
+    def schedule(self, path: Path_, raw: Any) -> Schedule:
+        keys = ("kind", "times", "days", "day", "week", "at", "expr", "timezone")
+        table = self.table(raw, path, keys)
+        if table is None:
+            return Schedule()
+        kind = self.choice(table, path, "kind", SCHEDULE_KINDS, "manual") or "manual"
+        needs = {
+            "manual": (),
+            "times_per_day": ("times",),
+            "days_of_week": ("days", "at"),
+            "day_of_month": ("day", "at"),
+            "weekday_of_month": ("week", "day", "at"),
+            "cron": ("expr",),
+        }[kind]
+        for key in table:
+            if key not in (*needs, "kind", "timezone") and key in keys:
+                self.issue((*path, key), f'"{key}" does not apply to schedules of kind "{kind}"',
+                           f"remove it, or use a kind that takes it")
+        values: dict[str, Any] = {"kind": kind}
+        timezone = self.text(table, path, "timezone", "") or ""
+        if timezone:
+            try:
+                ZoneInfo(timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                self.issue((*path, "timezone"), f'unknown time zone "{timezone}"',
+                           'use an IANA name such as "Europe/Amsterdam" or "UTC"')
+        values["timezone"] = timezone
+        if "at" in needs:
+            at = self.text(table, path, "at", what='"01:30"')
+            if isinstance(at, str) and not _TIME.match(at):
+                self.issue((*path, "at"), f'"{at}" is not a time of day',
+                           'write it as 24-hour "HH:MM", e.g. "01:30"')
+            values["at"] = at or ""
+        if kind == "times_per_day":
+            times = self.field(table, path, "times", int, what="4")
+            if isinstance(times, int) and not 1 <= times <= 24:
+                self.issue((*path, "times"), f"{times} runs a day is out of range",
+                           "use a number from 1 to 24")
+            values["times"] = times or 0
+        elif kind == "days_of_week":
+            days = self.strings(table, path, "days")
+            if not days and "days" in table:
+                self.issue((*path, "days"), "no days given", 'write days = ["mon", "fri"]')
+            self.weekdays(path, "days", days)
+            values["days"] = days
+        elif kind == "day_of_month":
+            day = self.field(table, path, "day", int, what="1")
+            if isinstance(day, int) and not 1 <= day <= 31:
+                self.issue((*path, "day"), f"day {day} is not a day of the month",
+                           "use 1 to 31 (a later day than the month has runs on its last day)")
+            values["day"] = day or 0
+        elif kind == "weekday_of_month":
+            week = self.field(table, path, "week", (int, str), what="2")
+            if week is not None and week != "last" and (not isinstance(week, int)
+                                                         or not 1 <= week <= 4):
+                self.issue((*path, "week"), f"week {week!r} is not 1-4 or \"last\"",
+                           'write week = 2 for the second, or week = "last"')
+            day_name = self.text(table, path, "day", what='"tue"')
+            if isinstance(day_name, str):
+                self.weekdays(path, "day", (day_name,))
+            values.update(week=week or 0, day=day_name or "")
+        elif kind == "cron":
+            expr = self.text(table, path, "expr", what='"30 1 * * mon,fri"', nonempty=True)
+            if isinstance(expr, str) and expr.strip():
+                problem = cron_problem(expr)
+                if problem:
+                    self.issue((*path, "expr"), problem,
+                               'write five fields: minute hour day-of-month month day-of-week, '
+                               'e.g. "30 1 * * mon,fri"')
+            values["expr"] = expr or ""
+        return Schedule(**values)
+
+    def weekdays(self, path: Path_, key: str, days: Iterable[str]) -> None:
+        for index, day in enumerate(days):
+            if day not in WEEKDAYS:
+                where = (*path, key, index) if key == "days" else (*path, key)
+                self.issue(where, f'"{day}" is not a weekday', f"use {', '.join(WEEKDAYS)}")
+
+    def braze(self, path: Path_, raw: Any, hint: str) -> BrazeSettings | None:
+        if raw is _MISSING:
+            self.issue(path, "the connection has no Braze settings",
+                       f'add [connection.braze] with endpoint and api_key = "secret:{hint}"')
+            return None
+        table = self.table(raw, path, ("endpoint", "api_key"))
+        if table is None:
+            return None
+        endpoint = self.text(table, path, "endpoint", what='"https://rest.iad-01.braze.com"',
+                             nonempty=True)
+        if isinstance(endpoint, str) and endpoint.strip():
+            try:
+                endpoint = validate_endpoint(endpoint)
+            except BctuiError as exc:
+                self.issue((*path, "endpoint"), exc.message, exc.fix)
+                endpoint = None
+        api_key = self.secret_ref(table, path, "api_key", hint)
+        if endpoint is None or api_key is None:
+            return None
+        return BrazeSettings(endpoint, api_key)
+
+    def s3(self, path: Path_, raw: Any, hint: str) -> S3Settings | None:
+        keys = ("access_key_id", "secret_access_key", "bucket", "root", "region", "endpoint_url")
+        table = self.table(raw, path, keys)
+        if table is None:
+            return None
+        key_id = self.secret_ref(table, path, "access_key_id", f"{hint}-s3-key-id",
+                                 literal_ok=True)
+        secret = self.secret_ref(table, path, "secret_access_key", f"{hint}-s3")
+        bucket = self.text(table, path, "bucket", what='"my-braze-exports"', nonempty=True)
+        root = self.text(table, path, "root", "") or ""
+        region = self.text(table, path, "region", "us-east-1") or "us-east-1"
+        endpoint_url = self.text(table, path, "endpoint_url", "") or ""
+        if endpoint_url and not re.match(r"^https?://[^/\s]+", endpoint_url):
+            self.issue((*path, "endpoint_url"), f'"{endpoint_url}" is not an http(s) URL',
+                       'write e.g. "https://s3.example.com", or leave it empty for AWS')
+        if key_id is None or secret is None or bucket is None:
+            return None
+        return S3Settings(key_id, secret, bucket, root.strip("/"), region, endpoint_url)
+
+    def goal(self, path: Path_, raw: Any, segments: set[str]) -> Goal | None:
+        if not isinstance(raw, dict):
+            self.table(raw, path, ())
+            return None
+        kind = self.choice(raw, path, "type", ("import", "export"))
+        if kind == "import":
+            return self.import_goal(path, raw)
+        if kind == "export":
+            return self.export_goal(path, raw, segments)
+        return None
+
+    def import_goal(self, path: Path_, raw: dict[str, Any]) -> ImportGoal | None:
+        table = self.table(raw, path, ("type", "name", "enabled", "audience", "allow_create",
+                                       "identifiers", "mappings", "remaining", "wait"))
+        assert table is not None
+        before = len(self.issues)
+        name = self.text(table, path, "name", what='"Braze test users"', nonempty=True)
+        enabled = self.flag(table, path, "enabled", True)
+        audience = self.audience((*path, "audience"), table.get("audience", _MISSING))
+        allow_create = self.flag(table, path, "allow_create", False)
+        identifiers = self.identifiers(path, table, braze_first=True)
+        mappings: list[ImportMapping] = []
+        for map_path, item in self.items(table, path, "mappings"):
+            mapping = self.import_mapping(map_path, item)
+            if mapping is not None:
+                mappings.append(mapping)
+        remaining = self.remaining((*path, "remaining"), table.get("remaining", {}))
+        wait = self.wait((*path, "wait"), table.get("wait", {}))
+        if len(self.issues) > before or name is None or audience is None:
+            return None
+        return ImportGoal(name=name, audience=audience, identifiers=identifiers,
+                          mappings=tuple(mappings), enabled=enabled, allow_create=allow_create,
+                          remaining=remaining, wait=wait)
+
+    def audience(self, path: Path_, raw: Any) -> Audience | None:
+        if raw is _MISSING:
+            self.issue(path, "an import goal needs an audience",
+                       'add audience = { segment_id = "…", name = "…" } (see `bctui check`)')
+            return None
+        table = self.table(raw, path, ("segment_id", "name", "campaign_ids"))
+        if table is None:
+            return None
+        segment_id = self.text(table, path, "segment_id", what='"<Braze segment API id>"',
+                               nonempty=True)
+        name = self.text(table, path, "name", "") or ""
+        campaigns = self.strings(table, path, "campaign_ids")
+        return None if segment_id is None else Audience(segment_id, name, campaigns)
+
+    def identifiers(self, path: Path_, table: Mapping[str, Any], *,
+                    braze_first: bool) -> IdentifierRules:
+        """OR of AND-groups: identifiers = [[{braze, property}, …], …]."""
+        example = ('identifiers = [[{ braze = "external_id", property = "braze_external_id" }]]')
+        raw = table.get("identifiers", _MISSING)
+        if raw is _MISSING or raw == []:
+            self.issue((*path, "identifiers"), "at least one identifier group is required",
+                       f"write {example}")
+            return ()
+        if not isinstance(raw, list):
+            self.issue((*path, "identifiers"), f"expected a list of lists, got {_kind(raw)}",
+                       f"write {example}")
+            return ()
+        groups: list[tuple[IdentifierPair, ...]] = []
+        for g_index, group in enumerate(raw):
+            g_path = (*path, "identifiers", g_index)
+            if isinstance(group, dict):
+                group = [group]  # a single pair is a group of one
+            if not isinstance(group, list) or not group:
+                self.issue(g_path, "each identifier group is a non-empty list of pairs",
+                           f"write {example}")
+                continue
+            pairs = [self.identifier_pair((*g_path, i), p) for i, p in enumerate(group)]
+            good = tuple(p for p in pairs if p is not None)
+            primaries = [p.braze for p in good if p.braze in PRIMARY_IDENTIFIERS]
+            if len(primaries) > 1:
+                self.issue(g_path, f"a group may hold at most one of external_id, user_alias, "
+                           f"braze_id (Braze rejects objects with several); found "
+                           f"{', '.join(primaries)}",
+                           "split them into separate groups (groups are tried in order)")
+            if len(good) == len(pairs):
+                groups.append(good)
+        return tuple(groups)
+
+    def identifier_pair(self, path: Path_, raw: Any) -> IdentifierPair | None:
+        table = self.table(raw, path, ("braze", "property", "label"))
+        if table is None:
+            return None
+        braze = self.choice(table, path, "braze", BRAZE_IDENTIFIERS)
+        prop = self.text(table, path, "property", what='"braze_external_id"', nonempty=True)
+        label = self.text(table, path, "label", "") or ""
+        if braze == "user_alias" and not label:
+            self.issue((*path, "label"), "a user_alias identifier needs the alias label",
+                       'add label = "<alias_label>"')
+            return None
+        if braze and braze != "user_alias" and label:
+            self.issue((*path, "label"), 'only braze = "user_alias" takes a label',
+                       "remove label")
+            return None
+        if braze is None or prop is None:
+            return None
+        return IdentifierPair(braze, prop, label)
+
+    def import_mapping(self, path: Path_, raw: Any) -> ImportMapping | None:
+        table = self.table(raw, path, ("braze", "property", "strategy"))
+        if table is None:
+            return None
+        braze = self.text(table, path, "braze", what='"first_name"', nonempty=True)
+        prop = self.text(table, path, "property", what='"first_name"', nonempty=True)
+        strategy = self.choice(table, path, "strategy", STRATEGIES, "set")
+        if isinstance(braze, str) and braze:
+            head = braze.split(".", 1)[0]
+            if head not in BRAZE_EXPORT_FIELDS:
+                close = difflib.get_close_matches(head, BRAZE_EXPORT_FIELDS, n=1)
+                hint = f'did you mean "{close[0]}"? ' if close else ""
+                self.issue((*path, "braze"), f'"{head}" is not a Braze export field',
+                           f"{hint}use a field of Braze's user export (first_name, email, …) or "
+                           '"custom_attributes.NAME" for a custom attribute')
+                return None
+        if braze is None or prop is None or strategy is None:
+            return None
+        return ImportMapping(braze, prop, strategy)
+
+    def remaining(self, path: Path_, raw: Any) -> Remaining:
+        table = self.table(raw, path, ("enabled", "prefix", "strategy"))
+        if table is None:
+            return Remaining()
+        enabled = self.flag(table, path, "enabled", False)
+        prefix = self.text(table, path, "prefix", Remaining.prefix)
+        strategy = self.choice(table, path, "strategy", STRATEGIES, Remaining.strategy)
+        return Remaining(enabled, prefix if prefix is not None else Remaining.prefix,
+                         strategy or Remaining.strategy)
+
+    def wait(self, path: Path_, raw: Any) -> WaitSettings:
+        table = self.table(raw, path, ("poll_seconds", "quiet_seconds", "timeout_minutes"))
+        if table is None:
+            return WaitSettings()
+        default = WaitSettings()
+        return WaitSettings(
+            self.number(table, path, "poll_seconds", default.poll_seconds),
+            self.number(table, path, "quiet_seconds", default.quiet_seconds),
+            self.number(table, path, "timeout_minutes", default.timeout_minutes),
+        )
+
+    def export_goal(self, path: Path_, raw: dict[str, Any], segments: set[str]) -> ExportGoal | None:
+        table = self.table(raw, path, ("type", "name", "enabled", "segment", "allow_create",
+                                       "all_attributes", "min_permission_level", "identifiers",
+                                       "mappings"))
+        assert table is not None
+        before = len(self.issues)
+        name = self.text(table, path, "name", what='"VIPs to Braze"', nonempty=True)
+        enabled = self.flag(table, path, "enabled", True)
+        segment = self.text(table, path, "segment", what='"vip"', nonempty=True)
+        if isinstance(segment, str) and segment and segment.casefold() not in segments:
+            known = ", ".join(sorted(segments)) or "none are defined"
+            self.issue((*path, "segment"), f'no [[segment]] named "{segment}"',
+                       f"define it in a [[segment]] table, or use an existing one ({known})")
+        allow_create = self.flag(table, path, "allow_create", False)
+        all_attributes = self.flag(table, path, "all_attributes", False)
+        level = self.choice(table, path, "min_permission_level", PERMISSION_LEVELS, "ANONYMOUS")
+        identifiers = self.identifiers(path, table, braze_first=False)
+        mappings: list[tuple[Path_, ExportMapping]] = []
+        for map_path, item in self.items(table, path, "mappings"):
+            mapping = self.export_mapping(map_path, item)
+            if mapping is not None:
+                mappings.append((map_path, mapping))
+        seen: dict[str, Path_] = {}
+        for map_path, mapping in mappings:
+            first = seen.setdefault(mapping.braze, map_path)
+            if first != map_path:
+                self.issue((*map_path, "braze"), f'Braze attribute "{mapping.braze}" is mapped '
+                           f"twice (also at {_key(first)})", "map each attribute once")
+        if len(self.issues) > before or name is None or segment is None:
+            return None
+        return ExportGoal(name=name, segment=segment, identifiers=identifiers,
+                          mappings=tuple(m for _, m in mappings), enabled=enabled,
+                          allow_create=allow_create, all_attributes=all_attributes,
+                          min_permission_level=level or "ANONYMOUS")
+
+    def export_mapping(self, path: Path_, raw: Any) -> ExportMapping | None:
+        table = self.table(raw, path, ("source", "value", "braze"))
+        if table is None:
+            return None
+        source = self.choice(table, path, "source", EXPORT_SOURCES)
+        braze = self.text(table, path, "braze", what='"bc_segments"', nonempty=True)
+        if source is None or braze is None:
+            return None
+        if source in ("property", "static"):
+            what = '"email"' if source == "property" else '"bctui"'
+            value = self.text(table, path, "value", what=what, nonempty=source == "property")
+            if value is None:
+                return None
+        else:
+            if "value" in table:
+                self.issue((*path, "value"), f'source "{source}" takes no value', "remove value")
+                return None
+            value = ""
+        if braze in PRIMARY_IDENTIFIERS or braze.startswith("_"):
+            self.issue((*path, "braze"), f'"{braze}" is an identifier or a Braze control field, '
+                       "not an attribute", "set identifiers in the goal's identifiers rules")
+            return None
+        return ExportMapping(source, braze, value)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+_CRON_FIELDS: Final = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31),
+                       ("month", 1, 12), ("day of week", 0, 7))
+_CRON_NAMES: Final = {
+    3: {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug",
+                                         "sep", "oct", "nov", "dec"))},
+    4: {d: (i + 1) % 7 for i, d in enumerate(WEEKDAYS)},
+}
+
+
+def cron_problem(expr: str) -> str:
+    """What is wrong with a five-field cron expression, or '' when it is fine."""
+    fields = expr.split()
+    if len(fields) != 5:
+        return f"a cron expression has 5 fields, this one has {len(fields)}"
+    for index, (text, (label, low, high)) in enumerate(zip(fields, _CRON_FIELDS, strict=True)):
+        names = _CRON_NAMES.get(index, {})
+        for part in text.split(","):
+            base, _, step = part.partition("/")
+            if step and (not step.isdigit() or int(step) == 0):
+                return f'bad step "{step}" in the {label} field'
+            if base == "*":
+                continue
+            for bound in base.split("-", 1):
+                value = names.get(bound.lower()) if not bound.isdigit() else int(bound)
+                if value is None or not low <= value <= high:
+                    return f'"{bound}" is not a valid {label} ({low}-{high})'
+    return ""
+
+
+def _secret_hint(name: str) -> str:
+    """A secret name derived from the connection name: 'Braze main' → 'braze-main'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug or "braze"
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _type_name(kind: type) -> str:
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(kind, kind.__name__)
+
+
+def _example(kind: type) -> str:
+    return {bool: "true", int: "1", float: "1.0", str: '"…"', list: "[ … ]"}.get(kind, "…")
+
+
+def _key(path: Path_) -> str:
+    return Issue(path, "").key
+
+
+def describe_schedule(schedule: Schedule) -> str:
+    """A short human form: 'mon, fri at 01:30', '4× a day', 'manual'."""
+    zone = f" {schedule.timezone}" if schedule.timezone else ""
+    match schedule.kind:
+        case "times_per_day":
+            return f"{schedule.times}× a day"
+        case "days_of_week":
+            return f"{', '.join(schedule.days)} at {schedule.at}{zone}"
+        case "day_of_month":
+            return f"day {schedule.day} of the month at {schedule.at}{zone}"
+        case "weekday_of_month":
+            nth = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th"}.get(schedule.week, str(schedule.week))
+            return f"{nth} {schedule.day} of the month at {schedule.at}{zone}"
+        case "cron":
+            return f"cron {schedule.expr}{zone}"
+    return "manual"
+

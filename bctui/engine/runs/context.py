@@ -1,0 +1,96 @@
+"""What a goal needs while it runs: the store, its settings, a way to report, a way to stop."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bctui.engine.models import Connection
+from bctui.engine.runs.events import Event, LogLine, PhaseChanged, Progress
+from bctui.engine.runs.state import GoalState, save_goal
+from bctui.engine.secrets import SecretsFile
+from bctui.errors import BctuiError, ExitCode
+from bctui.store import ProfileStore
+from bctui.store.transaction import Transaction
+
+COUNT_NAMES = ("checked", "created", "updated", "unchanged", "skipped", "failed")
+
+
+class Cancelled(BctuiError):
+    """The run was cancelled (SIGINT/SIGTERM, or the TUI's Cancel)."""
+
+    exit_code = ExitCode.CANCELLED
+
+    def __init__(self) -> None:
+        super().__init__("the run was cancelled")
+
+
+class CancelToken:
+    """Set from a signal handler or another thread; checked by the engine at safe points."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the run to stop at its next safe point."""
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once cancel() was called."""
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise Cancelled if cancel() was called."""
+        if self._event.is_set():
+            raise Cancelled()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait, waking early (with Cancelled) when the run is cancelled."""
+        if self._event.wait(max(0.0, seconds)):
+            raise Cancelled()
+
+
+@dataclass
+class GoalRun:
+    """One goal being run: shared plumbing for the importer and the exporter."""
+
+    run_id: str
+    connection: Connection
+    key: str
+    store: ProfileStore
+    secrets: SecretsFile
+    emit: Callable[[Event], None]
+    cancel: CancelToken
+    state: GoalState
+    dry_run: bool = False
+    full: bool = False
+    segments_of: tuple[object, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        """The goal's name."""
+        return self.state.goal
+
+    def count(self, name: str, amount: int = 1) -> None:
+        """Add to one of the goal's counters."""
+        self.state.counts[name] = self.state.counts.get(name, 0) + amount
+
+    def log(self, message: str, level: str = "info") -> None:
+        """A line for the run log."""
+        self.emit(LogLine(level=level, message=message, goal=self.name))
+
+    def phase(self, phase: str, detail: str = "") -> None:
+        """The goal entered a new phase."""
+        self.emit(PhaseChanged(goal=self.name, phase=phase, detail=detail))
+
+    def progress(self, done: int, total: int = 0, unit: str = "profiles") -> None:
+        """Counts so far (coalesced by the event log)."""
+        self.emit(Progress(goal=self.name, done=done, total=total, unit=unit,
+                           counts=dict(self.state.counts), data_points=self.state.data_points))
+
+    def save(self, tx: Transaction) -> None:
+        """Persist the goal's progress in the caller's transaction (never in a dry run)."""
+        if not self.dry_run:
+            save_goal(tx, self.run_id, self.state)

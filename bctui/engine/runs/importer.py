@@ -1,0 +1,396 @@
+"""Import goals (Braze → store): request a segment export, wait for its files in S3, and merge
+each file into the store in one transaction together with the record that it was applied.
+
+A rerun after a crash finds the goal's unfinished export in `import_job` and carries on with the
+same `object_prefix`, skipping the files already applied, so `sum` and `add` are never applied
+twice. Only when those files are gone (Braze deletes them after about four hours) does it start
+afresh, and it says so in the run log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from bctui.braze import BrazeClient, ExportAlreadyRunning
+from bctui.engine.models import ImportGoal, ImportMapping, S3Settings
+from bctui.engine.runs import state as st
+from bctui.engine.runs.context import GoalRun
+from bctui.engine.runs.faults import crash_point
+from bctui.engine.secrets import resolve
+from bctui.errors import BctuiError
+from bctui.s3 import ExportFile, S3Access
+from bctui.store import ProfileWrite
+
+# Braze deletes export files about four hours after writing them (reference §8.4).
+FILE_LIFETIME_SECONDS: Final = 4 * 3600
+
+# Standard fields "add remaining fields" brings in (scalars and lists of scalars); nested lists of
+# objects (devices, apps, purchases, campaigns_received…) are only imported through a mapping.
+REMAINING_FIELDS: Final = (
+    "braze_id", "country", "created_at", "dob", "email", "email_subscribe", "external_id",
+    "first_name", "gender", "home_city", "language", "last_name", "phone", "push_subscribe",
+    "random_bucket", "time_zone", "total_revenue",
+)
+
+# The export field that carries each kind of Braze identifier.
+IDENTIFIER_FIELDS: Final = {
+    "external_id": "external_id",
+    "braze_id": "braze_id",
+    "email": "email",
+    "phone": "phone",
+    "user_alias": "user_aliases",
+}
+
+APPLY_CHUNK: Final = 1000
+MAX_LOGGED_BAD_LINES: Final = 20
+
+
+class ImportFailed(BctuiError):
+    """The import goal could not complete."""
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to ask Braze to export for a goal."""
+
+    fields: list[str]
+    custom_attributes: list[str]
+
+
+def export_request(goal: ImportGoal) -> ExportRequest:
+    """Only the fields the identifier rules, mappings, remaining fields and campaign filter need.
+
+    Single custom attributes are asked for by name (`custom_attributes_to_export`); all of them
+    only when "add remaining fields" is on.
+    """
+    fields: set[str] = set()
+    custom: set[str] = set()
+    for group in goal.identifiers:
+        fields.update(IDENTIFIER_FIELDS[pair.braze] for pair in group)
+    for mapping in goal.mappings:
+        head, _, rest = mapping.braze.partition(".")
+        if head == "custom_attributes" and rest:
+            custom.add(rest.split(".", 1)[0])
+        else:
+            fields.add(head)
+    if goal.remaining.enabled:
+        fields.update(REMAINING_FIELDS)
+        fields.add("custom_attributes")
+        custom.clear()
+    if goal.audience.campaign_ids:
+        fields.add("campaigns_received")
+    return ExportRequest(sorted(fields), sorted(custom))
+
+
+def field_value(user: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path in an exported user (None when any step is missing)."""
+    value: Any = user
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def identifier_value(user: dict[str, Any], braze: str, label: str) -> Any:
+    """The user's value for one kind of Braze identifier."""
+    if braze == "user_alias":
+        for alias in user.get("user_aliases") or ():
+            if isinstance(alias, dict) and alias.get("alias_label") == label:
+                return alias.get("alias_name")
+        return None
+    return user.get(IDENTIFIER_FIELDS[braze])
+
+
+class UserMapper:
+    """Turns one exported Braze user into a `ProfileWrite` for a goal."""
+
+    def __init__(self, goal: ImportGoal) -> None:
+        self.goal = goal
+        self.campaigns = frozenset(goal.audience.campaign_ids)
+        mapped = {m.braze for m in goal.mappings}
+        self.mapped_custom = {m.partition(".")[2] for m in mapped if m.startswith("custom_attributes.")}
+        self.mapped_fields = {m for m in mapped if "." not in m}
+        self.identifier_pairs = [p for g in goal.identifiers for p in g]
+
+    def in_audience(self, user: dict[str, Any]) -> bool:
+        """The campaign filter: users who received at least one of the chosen campaigns."""
+        if not self.campaigns:
+            return True
+        received = user.get("campaigns_received") or ()
+        return any(isinstance(c, dict) and c.get("api_campaign_id") in self.campaigns
+                   for c in received)
+
+    def write(self, user: dict[str, Any]) -> ProfileWrite | None:
+        """The write for this user, or None when it has no value for any identifier group."""
+        groups: list[list[tuple[str, Any]]] = []
+        for group in self.goal.identifiers:
+            pairs = [(p.property, identifier_value(user, p.braze, p.label)) for p in group]
+            if all(_present(v) for _, v in pairs):
+                groups.append(pairs)
+        if not groups:
+            return None
+        updates: list[tuple[str, str, object]] = []
+        # Identifier properties are filled where empty, so a created profile matches next time.
+        for pairs in groups:
+            updates.extend((prop, "set_if_empty", value) for prop, value in pairs)
+        updates.extend(self._mapped(user, self.goal.mappings))
+        if self.goal.remaining.enabled:
+            updates.extend(self._remaining(user))
+        return ProfileWrite(updates=updates, match=groups, create=self.goal.allow_create)
+
+    @staticmethod
+    def _mapped(user: dict[str, Any], mappings: Sequence[ImportMapping]) -> Iterator[
+            tuple[str, str, object]]:
+        for mapping in mappings:
+            # An absent field is an empty one (Braze omits empty fields), which `clear` clears.
+            yield mapping.property, mapping.strategy, field_value(user, mapping.braze)
+
+    def _remaining(self, user: dict[str, Any]) -> Iterator[tuple[str, str, object]]:
+        prefix, strategy = self.goal.remaining.prefix, self.goal.remaining.strategy
+        for name, value in user.items():
+            if name == "custom_attributes" and isinstance(value, dict):
+                for attribute, attr_value in value.items():
+                    if attribute not in self.mapped_custom:
+                        yield f"{prefix}{attribute}", strategy, attr_value
+            elif name in REMAINING_FIELDS and name not in self.mapped_fields:
+                yield f"{prefix}{name}", strategy, value
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != "" and value != []
+
+
+class Importer:
+    """Runs one import goal."""
+
+    def __init__(self, run: GoalRun, goal: ImportGoal) -> None:
+        if run.connection.s3 is None:
+            raise ImportFailed("the connection has no S3 settings",
+                               fix="add [connection.s3] (Braze delivers exports through S3)")
+        self.run = run
+        self.goal = goal
+        self.s3_settings: S3Settings = run.connection.s3
+        self.mapper = UserMapper(goal)
+        self.request = export_request(goal)
+        self.users_done = 0
+        self.bad_lines_logged = 0
+
+    # -- the goal ------------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        """Request (or resume) the export, apply its files as they arrive, finish when complete."""
+        run = self.run
+        s3 = self._s3()
+        job = st.import_job(run.store, run.key)
+        if job is not None and not run.dry_run:
+            job = self._resume(s3, job)
+        if job is None or run.dry_run:
+            job = self._request()
+        self._apply_until_complete(s3, job)
+
+    def _s3(self) -> S3Access:
+        settings = self.s3_settings
+        where = f'connection "{self.run.connection.name}" s3'
+        key_id = resolve(settings.access_key_id, self.run.secrets, where=where).reveal()
+        secret = resolve(settings.secret_access_key, self.run.secrets, where=where)
+        return S3Access(key_id, secret, region=settings.region,
+                        endpoint_url=settings.endpoint_url or None)
+
+    def _resume(self, s3: S3Access, job: st.ImportJob) -> st.ImportJob | None:
+        """Carry on with an unfinished export, unless its files are gone."""
+        files = s3.find_export_files(self.s3_settings.bucket, self.s3_settings.root,
+                                     job.segment_id, job.object_prefix)
+        age = time.time() - job.requested_at
+        gone = not files and (job.files_seen > 0 or age > FILE_LIFETIME_SECONDS)
+        if gone or job.segment_id != self.goal.audience.segment_id:
+            reason = ("its files are gone (Braze deletes export files about 4 hours after "
+                      "writing them)" if gone else "the goal's audience changed")
+            self.run.log(f"an interrupted import's export {job.object_prefix} cannot be resumed: "
+                         f"{reason}; requesting a new export", "warning")
+            with self.run.store.transaction() as tx:
+                st.clear_import_job(tx, self.run.key)
+            return None
+        applied = len(st.applied_files(self.run.store, job.object_prefix))
+        self.run.log(f"resuming the interrupted import of export {job.object_prefix} "
+                     f"({applied} file{'s' if applied != 1 else ''} already applied)")
+        return job
+
+    def _request(self) -> st.ImportJob:
+        run = self.run
+        audience = self.goal.audience
+        label = f'"{audience.name}" ({audience.segment_id})' if audience.name else audience.segment_id
+        run.phase("requesting", f"export of Braze segment {label}")
+        fields = ", ".join(self.request.fields)
+        custom = ", ".join(self.request.custom_attributes)
+        run.log(f"requesting an export of segment {label}: fields {fields}"
+                + (f"; custom attributes {custom}" if custom else ""))
+        started = asyncio.run(self._export_segment())
+        job = st.ImportJob(run.key, audience.segment_id, started.object_prefix, time.time(),
+                           self.request.fields)
+        if not run.dry_run:
+            with run.store.transaction() as tx:
+                st.save_import_job(tx, job)
+        crash_point("import.requested")
+        run.log(f"Braze accepted the export: object prefix {started.object_prefix}")
+        return job
+
+    async def _export_segment(self) -> Any:
+        braze = self.run.connection.braze
+        key = resolve(braze.api_key, self.run.secrets,
+                      where=f'connection "{self.run.connection.name}" braze.api_key')
+        async with BrazeClient(braze.endpoint, key) as client:
+            try:
+                return await client.export_segment(
+                    self.goal.audience.segment_id, self.request.fields,
+                    custom_attributes_to_export=self.request.custom_attributes or None,
+                    output_format="gzip")
+            except ExportAlreadyRunning as exc:
+                raise ImportFailed(
+                    f"Braze is already exporting segment {self.goal.audience.segment_id} "
+                    "(it runs one export per segment at a time)",
+                    fix="wait until that export finishes (another tool, or a run whose state "
+                    "was lost, started it), then run again") from exc
+
+    # -- waiting and applying -----------------------------------------------------------------
+
+    def _apply_until_complete(self, s3: S3Access, job: st.ImportJob) -> None:
+        """Poll the bucket; apply new files at once; complete after a quiet period."""
+        run, wait = self.run, self.goal.wait
+        bucket, root = self.s3_settings.bucket, self.s3_settings.root
+        applied = set() if run.dry_run else st.applied_files(run.store, job.object_prefix)
+        deadline = job.requested_at + wait.timeout_minutes * 60
+        run.phase("waiting", f"for export files under {job.object_prefix}")
+        run.log(f"completion rule: the export counts as complete when no new file has appeared "
+                f"for {wait.quiet_seconds:g} s after the first one (polling every "
+                f"{wait.poll_seconds:g} s, giving up after {wait.timeout_minutes:g} min)")
+        seen: set[str] = set()
+        last_change = time.monotonic()
+        while True:
+            run.cancel.check()
+            files = s3.find_export_files(bucket, root, job.segment_id, job.object_prefix)
+            new_keys = {f.key for f in files} - seen
+            if new_keys:
+                seen.update(new_keys)
+                last_change = time.monotonic()
+                job = self._note_files(job, len(seen))
+            pending = [f for f in files if f.key not in applied]
+            for file in pending:
+                self._apply_file(s3, bucket, file, job, index=len(applied) + 1)
+                applied.add(file.key)
+            if pending:
+                continue  # applying took time: list again before judging the quiet period
+            if seen and time.monotonic() - last_change >= wait.quiet_seconds:
+                break
+            if not seen and time.time() > deadline:
+                raise ImportFailed(
+                    f"no export files arrived under {job.object_prefix} within "
+                    f"{wait.timeout_minutes:g} minutes",
+                    fix="check Braze's S3 settings (bucket and folder must match this "
+                    "connection's), whether the segment is empty, or raise wait.timeout_minutes")
+            run.cancel.sleep(wait.poll_seconds)
+        run.log(f"export complete: {len(seen)} file{'s' if len(seen) != 1 else ''}, no new file "
+                f"for {wait.quiet_seconds:g} s")
+        if not run.dry_run:
+            with run.store.transaction() as tx:
+                st.clear_import_job(tx, run.key)
+                run.save(tx)
+
+    def _note_files(self, job: st.ImportJob, count: int) -> st.ImportJob:
+        """Remember that files appeared (so a later resume can tell "gone" from "not yet")."""
+        first = job.first_file_at or time.time()
+        job = st.ImportJob(job.goal_key, job.segment_id, job.object_prefix, job.requested_at,
+                           job.fields, first, max(job.files_seen, count))
+        if not self.run.dry_run:
+            with self.run.store.transaction() as tx:
+                st.save_import_job(tx, job)
+        return job
+
+    def _apply_file(self, s3: S3Access, bucket: str, file: ExportFile, job: st.ImportJob,
+                    index: int) -> None:
+        """Read one file whole (≤ ~5,000 users), then merge it in one transaction."""
+        run = self.run
+        name = file.key.rsplit("/", 1)[-1]
+        run.phase("merging", f"file {index}: {name}")
+        writes, lines, tally = self._read_file(s3, bucket, file.key, name)
+        run.cancel.check()
+        try:
+            with run.store.transaction() as tx:
+                for start in range(0, len(writes), APPLY_CHUNK):
+                    results = tx.apply_many(writes[start : start + APPLY_CHUNK])
+                    for line, result in zip(lines[start:], results, strict=False):
+                        tally[result.outcome] = tally.get(result.outcome, 0) + 1
+                        if result.errors:
+                            self._bad_line(name, line, "; ".join(str(e) for e in result.errors))
+                for outcome, amount in tally.items():
+                    run.count(outcome, amount)
+                crash_point("import.before_commit")
+                if run.dry_run:
+                    raise _DryRunRollback
+                st.mark_file_applied(tx, run.key, job.object_prefix, file.key, tally)
+                run.save(tx)
+        except _DryRunRollback:
+            pass
+        crash_point("import.file_applied")
+        self.users_done += tally.get("checked", 0)
+        run.progress(self.users_done, unit="users")
+
+    def _read_file(self, s3: S3Access, bucket: str, key: str,
+                   name: str) -> tuple[list[ProfileWrite], list[int], dict[str, int]]:
+        """The file's writes with their line numbers, and counts of what was not written.
+
+        `checked` counts every line examined (users outside the campaign filter are not part of
+        the audience and are not counted); bad lines are `failed`, users without a value for any
+        identifier group `skipped`.
+        """
+        writes: list[ProfileWrite] = []
+        lines: list[int] = []
+        tally = {"checked": 0}
+        seen_users: set[str] = set()
+        for number, raw in s3.iter_lines(bucket, key):
+            try:
+                user = orjson.loads(raw)
+                if not isinstance(user, dict):
+                    raise ValueError("not a JSON object")
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                reason = str(exc) if not isinstance(exc, orjson.JSONDecodeError) else \
+                    f"not valid JSON ({exc})"
+                self._bad_line(name, number, reason)
+                tally["checked"] += 1
+                tally["failed"] = tally.get("failed", 0) + 1
+                continue
+            if not self.mapper.in_audience(user):
+                continue
+            # Braze can, rarely, list a user twice in one export: apply it once.
+            identity = str(user.get("braze_id") or user.get("external_id") or "")
+            if identity:
+                if identity in seen_users:
+                    continue
+                seen_users.add(identity)
+            tally["checked"] += 1
+            write = self.mapper.write(user)
+            if write is None:
+                tally["skipped"] = tally.get("skipped", 0) + 1
+                continue
+            writes.append(write)
+            lines.append(number)
+        return writes, lines, tally
+
+    def _bad_line(self, name: str, line: int, reason: str) -> None:
+        if self.bad_lines_logged < MAX_LOGGED_BAD_LINES:
+            self.run.log(f"{name}:{line}: {reason}", "warning")
+        elif self.bad_lines_logged == MAX_LOGGED_BAD_LINES:
+            self.run.log("more bad lines follow; only the first "
+                         f"{MAX_LOGGED_BAD_LINES} are logged", "warning")
+        self.bad_lines_logged += 1
+
+
+class _DryRunRollback(Exception):
+    """Raised inside a dry run's transaction so that nothing it did is committed."""
+

@@ -1,0 +1,124 @@
+"""One run per connection at a time: an flock'd file that the kernel releases when its holder dies.
+
+The file also says who holds it (PID, run id, start time), for the message a second run prints. A
+file whose lock is free but that still names a holder was left by a killed run: it is stale, and is
+taken over (the caller logs that it did).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from bctui.errors import BctuiError, ExitCode
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds (or held) a connection's lock."""
+
+    pid: int
+    run_id: str
+    started_at: float
+
+
+class LockedError(BctuiError):
+    """Another live run holds the connection's lock."""
+
+    exit_code = ExitCode.LOCKED
+
+    def __init__(self, connection: str, holder: Holder | None) -> None:
+        self.holder = holder
+        who = (f"PID {holder.pid}, run {holder.run_id}" if holder
+               else "a process that has not written its details yet")
+        super().__init__(
+            f'connection "{connection}" is already running ({who})',
+            fix=(f"wait for it (`bctui watch {holder.run_id}`), or stop it with "
+                 f"`kill {holder.pid}`") if holder else "wait for it to finish",
+        )
+
+
+class RunLock:
+    """The lock of one connection; use as a context manager or acquire()/release()."""
+
+    def __init__(self, locks_dir: Path, connection: str) -> None:
+        self.connection = connection
+        self.path = locks_dir / f"{slug(connection)}.lock"
+        self._handle: IO[bytes] | None = None
+        self.stale: Holder | None = None  # set when acquire() took over a dead run's lock
+
+    def acquire(self, run_id: str) -> None:
+        """Take the lock or raise LockedError naming the holder."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle = open(self.path, "a+b")  # noqa: SIM115 - kept open while the lock is held
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(handle)
+            handle.close()
+            raise LockedError(self.connection, holder) from None
+        self.stale = _read_holder(handle)
+        self._handle = handle
+        self.acquire_as(run_id)
+
+    def acquire_as(self, run_id: str) -> None:
+        """(Re)write the holder record while holding the lock, e.g. when resuming another run."""
+        assert self._handle is not None, "acquire() first"
+        self._handle.seek(0)
+        self._handle.truncate()
+        record = {"pid": os.getpid(), "run_id": run_id, "started_at": time.time()}
+        self._handle.write(orjson.dumps(record))
+        self._handle.flush()
+
+    def release(self) -> None:
+        """Clear the holder record and let go of the lock."""
+        if self._handle is None:
+            return
+        with contextlib.suppress(OSError):
+            self._handle.seek(0)
+            self._handle.truncate()
+            self._handle.flush()
+        fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+        self._handle.close()
+        self._handle = None
+
+    def holder(self) -> Holder | None:
+        """The live holder of the lock, or None when nobody holds it."""
+        if not self.path.exists():
+            return None
+        with open(self.path, "rb") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return _read_holder(handle)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return None
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a connection name (distinct names stay distinct)."""
+    base = re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-") or "connection"
+    return f"{base}-{_short_hash(name.casefold())}"
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:8]
+
+
+def _read_holder(handle: IO[bytes]) -> Holder | None:
+    handle.seek(0)
+    try:
+        raw = orjson.loads(handle.read() or b"null")
+        return Holder(int(raw["pid"]), str(raw["run_id"]), float(raw["started_at"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+

@@ -1,0 +1,84 @@
+"""Batched reads shared by the store's lookups and its write path."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Iterable
+from datetime import datetime
+from typing import Any, Final
+
+import orjson
+
+from bctui.store.model import PERMISSION_LEVELS, Profile
+from bctui.store.values import Scalar
+
+# Number parameters are bound one by one (not passed through JSON) so that every float arrives
+# bit for bit; this many per statement stays far below SQLite's variable limit.
+_CHUNK: Final = 500
+
+PROFILE_COLUMNS: Final = (
+    "p.pid, p.id, p.properties, p.permission_level, p.interactions_viewed, p.created_at,"
+    " p.updated_at, p.seq"
+)
+"""The profile columns `profile_from_row` expects, in order, for a query aliasing profile as p."""
+PROFILE_WIDTH: Final = 8
+
+LookupKey = tuple[bool, Scalar]
+
+
+def json_array(values: Iterable[object]) -> str:
+    """A JSON array for `json_each(?)`: exact for text and integers (never used for floats)."""
+    return orjson.dumps(list(values)).decode()
+
+
+def lookup(
+    conn: sqlite3.Connection, name: str, keys: Collection[LookupKey]
+) -> dict[LookupKey, list[int]]:
+    """The pids (ascending: oldest first) having each key's value in property `name`.
+
+    A text key finds exactly that text; a number key finds every value reading as that number.
+    Keys nobody has are absent from the result.
+    """
+    found: dict[LookupKey, list[int]] = {}
+    texts = [value for is_text, value in keys if is_text]
+    numbers = [value for is_text, value in keys if not is_text]
+    if texts:
+        rows = conn.execute(
+            "SELECT value, pid FROM prop WHERE name = ? "
+            "AND value IN (SELECT value FROM json_each(?)) ORDER BY pid",
+            (name, json_array(texts)),
+        )
+        for value, pid in rows:
+            found.setdefault((True, value), []).append(pid)
+    for start in range(0, len(numbers), _CHUNK):
+        chunk = numbers[start:start + _CHUNK]
+        rows = conn.execute(
+            f"SELECT num, pid FROM prop WHERE name = ? AND num IN ({', '.join('?' * len(chunk))})"
+            " ORDER BY pid",
+            (name, *chunk),
+        )
+        for number, pid in rows:
+            pids = found.setdefault((False, number), [])
+            if not pids or pids[-1] != pid:  # "5" and 5.0 on one profile: one match
+                pids.append(pid)
+    return found
+
+
+def profile_from_row(row: tuple[Any, ...]) -> Profile:
+    """A `Profile` from a row of `PROFILE_COLUMNS`."""
+    _pid, id_, properties, level, interactions, created, updated, seq = row
+    return Profile(
+        id=id_,
+        properties=orjson.loads(properties),
+        permission_level=PERMISSION_LEVELS[level],
+        interactions_viewed=orjson.loads(interactions),
+        created_at=datetime.fromisoformat(created),
+        updated_at=datetime.fromisoformat(updated),
+        seq=seq,
+    )
+
+
+def current_seq(conn: sqlite3.Connection) -> int:
+    """The store's change-sequence counter: the highest sequence number ever allocated."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,257 @@
+"""connections.toml: strict validation with file, line, key and fix; the example parses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bctui.engine.config import ConfigError, Issue, cron_problem, load_config, parse_config
+from bctui.engine.models import ExportGoal, ImportGoal
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BASE = """\
+[[segment]]
+name = "vip"
+rules = [{ property = "ltv", op = "gte", value = 1000 }]
+
+[[connection]]
+name = "Main"
+
+[connection.braze]
+endpoint = "https://rest.iad-01.braze.com"
+api_key = "secret:braze-main"
+
+[connection.s3]
+access_key_id = "AKIAEXAMPLE"
+secret_access_key = "env:S3_SECRET"
+bucket = "exports"
+
+[[connection.goal]]
+type = "import"
+name = "In"
+audience = { segment_id = "seg-1" }
+identifiers = [[{ braze = "external_id", property = "ext" }]]
+mappings = [
+  { braze = "first_name", property = "first_name", strategy = "set" },
+  { braze = "custom_attributes.points", property = "points", strategy = "sum" },
+]
+
+[[connection.goal]]
+type = "export"
+name = "Out"
+segment = "vip"
+identifiers = [[{ property = "ext", braze = "external_id" }]]
+mappings = [
+  { source = "property", value = "email", braze = "email" },
+  { source = "static", value = "bctui", braze = "source" },
+]
+"""
+
+
+def issues_of(text: str) -> list[Issue]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "conf.toml")
+    return caught.value.issues
+
+
+def only_issue(text: str) -> Issue:
+    issues = issues_of(text)
+    assert len(issues) == 1, [i.render("conf.toml") for i in issues]
+    return issues[0]
+
+
+def test_base_config_parses_into_the_model() -> None:
+    config = parse_config(BASE)
+    (conn,) = config.connections
+    assert conn.name == "Main" and conn.enabled is False
+    imp, exp = conn.goals
+    assert isinstance(imp, ImportGoal) and isinstance(exp, ExportGoal)
+    assert imp.mappings[1].strategy == "sum"
+    assert imp.identifiers[0][0].braze == "external_id"
+    assert exp.segment == "vip" and exp.mappings[1].value == "bctui"
+    assert config.segment("VIP") is not None
+    assert config.connection("main") is conn
+
+
+def test_the_repository_example_is_valid() -> None:
+    config = load_config(ROOT / "connections.toml")
+    assert [c.name for c in config.connections] == ["Braze main"]
+    assert {s.name for s in config.segments} == {"vip", "newsletter"}
+
+
+def test_syntax_error_names_the_line() -> None:
+    issue = only_issue('[[connection]]\nname = "x"\nenabled = tru\n')
+    assert issue.line == 3
+    assert "not valid TOML" in issue.message and issue.fix
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "fix_words"),
+    [
+        # unknown keys, with a suggestion when one is close
+        ('name = "Main"', 'name = "Main"\nenabeld = true', "connection[0].enabeld", "enabled"),
+        ('bucket = "exports"', 'bucket = "exports"\nregoin = "x"', "connection[0].s3.regoin",
+         "region"),
+        ('strategy = "sum" }', 'strategy = "sum", weight = 2 }',
+         "connection[0].goal[0].mappings[1].weight", "remove it"),
+        # wrong types
+        ('name = "Main"', 'name = "Main"\nenabled = "yes"', "connection[0].enabled", "true"),
+        ('name = "Main"', 'name = "Main"\nlabels = "prod"', "connection[0].labels", "["),
+        # unknown strategy, op, source, identifier
+        ('strategy = "sum"', 'strategy = "summ"', "connection[0].goal[0].mappings[1].strategy",
+         "set, add, sum"),
+        ('op = "gte"', 'op = "greater"', "segment[0].rules[0].op", "eq, ne, in"),
+        ('source = "static"', 'source = "constant"', "connection[0].goal[1].mappings[1].source",
+         "static"),
+        ('braze = "external_id", property = "ext" }', 'braze = "uid", property = "ext" }',
+         "connection[0].goal[0].identifiers[0][0].braze", "external_id"),
+        # goals naming a missing segment
+        ('segment = "vip"', 'segment = "vips"', "connection[0].goal[1].segment", "[[segment]]"),
+        # http endpoints only on loopback
+        ('"https://rest.iad-01.braze.com"', '"http://rest.iad-01.braze.com"',
+         "connection[0].braze.endpoint", "https"),
+        # a literal secret
+        ('api_key = "secret:braze-main"', 'api_key = "0123456789abcdef-real-key"',
+         "connection[0].braze.api_key", "bctui secrets set"),
+        ('"env:S3_SECRET"', '"wJalrXUtnFEMI/K7MDENG"', "connection[0].s3.secret_access_key",
+         "secret:"),
+        # an export mapping naming an unknown Braze field, a rule without its value
+        ('braze = "first_name", property', 'braze = "frist_name", property',
+         "connection[0].goal[0].mappings[0].braze", "first_name"),
+        ('op = "gte", value = 1000', 'op = "gte"', "segment[0].rules[0].value", "value"),
+        ('op = "gte", value = 1000', 'op = "exists", value = 1000', "segment[0].rules[0].value",
+         "remove"),
+    ],
+)
+def test_each_invalid_value_is_refused_with_key_and_fix(
+    old: str, new: str, key: str, fix_words: str
+) -> None:
+    assert old in BASE
+    issue = only_issue(BASE.replace(old, new, 1))
+    assert issue.key == key
+    assert fix_words in issue.fix or fix_words in issue.message
+    assert issue.line is not None
+    rendered = issue.render("conf.toml")
+    assert rendered.startswith(f"conf.toml:{issue.line}: {key}: ")
+
+
+def test_lines_point_at_the_offending_key() -> None:
+    text = BASE.replace('strategy = "sum"', 'strategy = "summ"')
+    issue = only_issue(text)
+    assert text.splitlines()[issue.line - 1].lstrip().startswith(  # type: ignore[operator]
+        '{ braze = "custom_attributes.points"')
+
+
+def test_a_literal_secret_is_never_echoed() -> None:
+    leaked = "sk-live-0123456789abcdef0123456789"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(BASE.replace('"secret:braze-main"', f'"{leaked}"'), "conf.toml")
+    assert leaked not in str(caught.value)
+
+
+def test_duplicate_connection_names_are_refused() -> None:
+    second = BASE[BASE.index("[[connection]]") :].replace('name = "Main"', 'name = "main"', 1)
+    # Keep the second copy's goals out of the way: only the connection part.
+    second = second[: second.index("[[connection.goal]]")]
+    issue = only_issue(BASE + "\n" + second)
+    assert issue.key == "connection[1].name"
+    assert "duplicate connection name" in issue.message and "unique" in issue.fix
+
+
+def test_duplicate_goal_and_segment_names_are_refused() -> None:
+    text = BASE.replace('name = "Out"', 'name = "in"')
+    assert "duplicate goal name" in only_issue(text).message
+    text = BASE + '\n[[segment]]\nname = "VIP"\n'
+    issue = only_issue(text)
+    assert issue.key == "segment[1].name" and "duplicate segment" in issue.message
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = BASE.replace('strategy = "sum"', 'strategy = "x"').replace('op = "gte"', 'op = "y"')
+    text = text.replace('segment = "vip"', 'segment = "nope"')
+    keys = {i.key for i in issues_of(text)}
+    assert {"connection[0].goal[0].mappings[1].strategy", "segment[0].rules[0].op",
+            "connection[0].goal[1].segment"} <= keys
+
+
+def test_loopback_http_endpoints_are_allowed() -> None:
+    for host in ("http://127.0.0.1:9000", "http://localhost:9000", "http://[::1]:9000"):
+        config = parse_config(BASE.replace("https://rest.iad-01.braze.com", host))
+        assert config.connections[0].braze.endpoint.startswith("http://")
+
+
+def test_import_goal_without_s3_settings() -> None:
+    start = BASE.index("[connection.s3]")
+    end = BASE.index("[[connection.goal]]")
+    issue = only_issue(BASE[:start] + BASE[end:])
+    assert issue.key == "connection[0].goal[0]" and "[connection.s3]" in issue.fix
+
+
+def test_identifier_groups_with_two_primary_identifiers_are_refused() -> None:
+    text = BASE.replace(
+        '[[{ property = "ext", braze = "external_id" }]]',
+        '[[{ property = "ext", braze = "external_id" }, { property = "bid", braze = "braze_id" }]]',
+    )
+    issue = only_issue(text)
+    assert issue.key == "connection[0].goal[1].identifiers[0]" and "separate groups" in issue.fix
+
+
+def test_user_alias_needs_a_label() -> None:
+    text = BASE.replace('{ braze = "external_id", property = "ext" }',
+                        '{ braze = "user_alias", property = "alias" }')
+    assert only_issue(text).key == "connection[0].goal[0].identifiers[0][0].label"
+    text = BASE.replace('{ braze = "external_id", property = "ext" }',
+                        '{ braze = "user_alias", label = "crm", property = "alias" }')
+    goal = parse_config(text).connections[0].goals[0]
+    assert goal.identifiers[0][0].label == "crm"
+
+
+@pytest.mark.parametrize(
+    ("schedule", "key"),
+    [
+        ('{ kind = "weekly" }', "connection[0].schedule.kind"),
+        ('{ kind = "days_of_week", days = ["mon", "fry"], at = "01:30" }',
+         "connection[0].schedule.days[1]"),
+        ('{ kind = "days_of_week", days = ["mon"], at = "25:00" }', "connection[0].schedule.at"),
+        ('{ kind = "times_per_day", times = 0 }', "connection[0].schedule.times"),
+        ('{ kind = "day_of_month", day = 32, at = "01:00" }', "connection[0].schedule.day"),
+        ('{ kind = "weekday_of_month", week = 6, day = "tue", at = "01:00" }',
+         "connection[0].schedule.week"),
+        ('{ kind = "cron", expr = "61 * * * *" }', "connection[0].schedule.expr"),
+        ('{ kind = "manual", at = "01:00" }', "connection[0].schedule.at"),
+        ('{ kind = "times_per_day", times = 4, timezone = "Mars/Base" }',
+         "connection[0].schedule.timezone"),
+    ],
+)
+def test_schedules_are_validated(schedule: str, key: str) -> None:
+    issue = only_issue(BASE.replace('name = "Main"', f'name = "Main"\nschedule = {schedule}'))
+    assert issue.key == key and issue.fix
+
+
+def test_valid_schedules() -> None:
+    for schedule in (
+        '{ kind = "days_of_week", days = ["mon", "fri"], at = "01:30" }',
+        '{ kind = "weekday_of_month", week = "last", day = "tue", at = "06:00" }',
+        '{ kind = "cron", expr = "*/15 8-18 * * mon-fri", timezone = "Europe/Amsterdam" }',
+    ):
+        parse_config(BASE.replace('name = "Main"', f'name = "Main"\nschedule = {schedule}'))
+
+
+def test_cron_problem() -> None:
+    assert cron_problem("30 1 * * mon,fri") == ""
+    assert cron_problem("0 0 1 jan *") == ""
+    assert "5 fields" in cron_problem("* * *")
+    assert "step" in cron_problem("*/0 * * * *")
+
+
+def test_postgres_store_is_refused_clearly() -> None:
+    issue = only_issue('[store]\nurl = "postgresql://localhost/bctui"\n')
+    assert issue.key == "store.url" and "sqlite:///" in issue.fix
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(Path("/nonexistent/connections.toml"))
+    assert "does not exist" in str(caught.value) and "BCTUI_CONFIG" in str(caught.value)
