@@ -38,12 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"bctui {__version__}")
-    parser.add_argument("--config", metavar="PATH",
-                        help="connections.toml to use (default: $BCTUI_CONFIG, else the user "
-                        "config directory)")
-    parser.add_argument("--state-dir", metavar="PATH",
-                        help="where profiles, secrets and run logs live (default: "
-                        "$BCTUI_STATE_DIR, else the user state directory)")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="connections.toml to use (default: $BCTUI_CONFIG, else the user config directory)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        metavar="PATH",
+        help="where profiles, secrets and run logs live (default: "
+        "$BCTUI_STATE_DIR, else the user state directory)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     config_cmds.register(commands)
     profile_cmds.register(commands)
@@ -55,9 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands whose modules pull in heavier dependencies register here."""
-    from bctui.commands import braze_cmds
+    from bctui.commands import braze_cmds, demo_cmds
 
     braze_cmds.register(commands)
+    demo_cmds.register(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

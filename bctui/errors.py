@@ -37,6 +37,12 @@ class BctuiError(Exception):
         return text
 
 
+class UsageError(BctuiError):
+    """The command line asks for something that cannot be done as written."""
+
+    exit_code = ExitCode.USAGE
+
+
 class NotFoundError(BctuiError):
     """A named thing (connection, goal, segment, profile, run) does not exist."""
 

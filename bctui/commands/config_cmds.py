@@ -15,10 +15,13 @@ from bctui.errors import ExitCode
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the config commands."""
-    p = commands.add_parser("validate", help="check connections.toml and the secrets it names",
-                            description="Validate connections.toml strictly; every problem is "
-                            "listed with its line, key and fix. Secret references that cannot be "
-                            "resolved here are reported as warnings.")
+    p = commands.add_parser(
+        "validate",
+        help="check connections.toml and the secrets it names",
+        description="Validate connections.toml strictly; every problem is "
+        "listed with its line, key and fix. Secret references that cannot be "
+        "resolved here are reported as warnings.",
+    )
     p.set_defaults(handler=validate)
 
     p = commands.add_parser("list", help="list the connections")
@@ -37,8 +40,10 @@ def validate(ctx: Context, args: argparse.Namespace) -> int:
     for conn in config.connections:
         refs = [("braze.api_key", conn.braze.api_key)]
         if conn.s3 is not None:
-            refs += [("s3.access_key_id", conn.s3.access_key_id),
-                     ("s3.secret_access_key", conn.s3.secret_access_key)]
+            refs += [
+                ("s3.access_key_id", conn.s3.access_key_id),
+                ("s3.secret_access_key", conn.s3.secret_access_key),
+            ]
         for key, ref in refs:
             try:
                 resolve(ref, ctx.secrets, where=f'connection "{conn.name}" {key}')
@@ -46,9 +51,11 @@ def validate(ctx: Context, args: argparse.Namespace) -> int:
                 warnings += 1
                 note(f"warning: {exc.render()}")
     goals = sum(len(c.goals) for c in config.connections)
-    print(f"{ctx.paths.config}: valid — {_plural(len(config.connections), 'connection')} "
-          f"({_plural(goals, 'goal')}), {_plural(len(config.segments), 'segment')}"
-          + (f", {_plural(warnings, 'warning')}" if warnings else ""))
+    print(
+        f"{ctx.paths.config}: valid — {_plural(len(config.connections), 'connection')} "
+        f"({_plural(goals, 'goal')}), {_plural(len(config.segments), 'segment')}"
+        + (f", {_plural(warnings, 'warning')}" if warnings else "")
+    )
     return ExitCode.OK
 
 
@@ -60,8 +67,14 @@ def list_connections(ctx: Context, args: argparse.Namespace) -> int:
             print_json(connection_summary(conn))
         return ExitCode.OK
     rows = [
-        ("★" if c.favorite else "", c.name, "on" if c.enabled else "off", ", ".join(c.labels),
-         describe_schedule(c.schedule), _goal_summary(c))
+        (
+            "★" if c.favorite else "",
+            c.name,
+            "on" if c.enabled else "off",
+            ", ".join(c.labels),
+            describe_schedule(c.schedule),
+            _goal_summary(c),
+        )
         for c in config.connections
     ]
     if not rows:
@@ -91,14 +104,22 @@ def segments(ctx: Context, args: argparse.Namespace) -> int:
     counts = ctx.store.segment_counts(config.segments)
     if args.json:
         for seg in config.segments:
-            print_json({"name": seg.name, "match": seg.match, "rules": len(seg.rules),
-                        "members": counts[seg.name]})
+            print_json(
+                {
+                    "name": seg.name,
+                    "match": seg.match,
+                    "rules": len(seg.rules),
+                    "members": counts[seg.name],
+                }
+            )
         return ExitCode.OK
     if not config.segments:
         note(f"no [[segment]] tables in {ctx.paths.config}")
         return ExitCode.OK
-    print_table(("SEGMENT", "MATCH", "RULES", "MEMBERS"),
-                [(s.name, s.match, len(s.rules), f"{counts[s.name]:,}") for s in config.segments])
+    print_table(
+        ("SEGMENT", "MATCH", "RULES", "MEMBERS"),
+        [(s.name, s.match, len(s.rules), f"{counts[s.name]:,}") for s in config.segments],
+    )
     return ExitCode.OK
 
 

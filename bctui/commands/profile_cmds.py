@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
@@ -19,29 +20,45 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = commands.add_parser("profiles", help="load, look up, dump and count local profiles")
     sub = p.add_subparsers(dest="profiles_command", metavar="ACTION", required=True)
 
-    s = sub.add_parser("load", help="merge profiles from a JSON-lines or CSV file",
-                       description="Each JSON line (or CSV row) is one profile: property names to "
-                       "values (a scalar or a list). Reserved keys: _id, _permission_level, "
-                       "_interactions_viewed. Bad lines are reported with their line number and "
-                       "skipped; the rest loads. FILE may be - for stdin.")
+    s = sub.add_parser(
+        "load",
+        help="merge profiles from a JSON-lines or CSV file",
+        description="Each JSON line (or CSV row) is one profile: property names to "
+        "values (a scalar or a list). Reserved keys: _id, _permission_level, "
+        "_interactions_viewed. Bad lines are reported with their line number and "
+        "skipped; the rest loads. FILE may be - for stdin.",
+    )
     s.add_argument("file", metavar="FILE")
-    s.add_argument("--match", metavar="PROP",
-                   help="the property that identifies an existing profile (e.g. email)")
-    s.add_argument("--strategy", choices=STRATEGIES, default="set",
-                   help="merge strategy for every property (default: set)")
+    s.add_argument(
+        "--match",
+        metavar="PROP",
+        help="the property that identifies an existing profile (e.g. email)",
+    )
+    s.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="set",
+        help="merge strategy for every property (default: set)",
+    )
     s.add_argument("--json", action="store_true", help="print the load report as JSON on stdout")
     s.set_defaults(handler=load)
 
-    s = sub.add_parser("show", help="show one profile",
-                       description="ID is a profile id, or PROPERTY=VALUE to look a profile up by "
-                       "any identifying property (e.g. email=jane@example.com).")
+    s = sub.add_parser(
+        "show",
+        help="show one profile",
+        description="ID is a profile id, or PROPERTY=VALUE to look a profile up by "
+        "any identifying property (e.g. email=jane@example.com).",
+    )
     s.add_argument("id", metavar="ID|PROP=VALUE")
     s.add_argument("--json", action="store_true", help="print the profile as a dump line")
     s.set_defaults(handler=show)
 
     s = sub.add_parser("dump", help="write every profile to stdout")
-    s.add_argument("--json", action="store_true",
-                   help="JSON lines that `profiles load` reads back (default: readable text)")
+    s.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON lines that `profiles load` reads back (default: readable text)",
+    )
     s.add_argument("--segment", metavar="NAME", help="only the members of this local segment")
     s.set_defaults(handler=dump)
 
@@ -108,8 +125,9 @@ def dump(ctx: Context, args: argparse.Namespace) -> int:
         if args.json:
             print_json(line)
             continue
-        props = "  ".join(f"{k}={'|'.join(_text(v) for v in vs)}"
-                          for k, vs in sorted(line["properties"].items()))
+        props = "  ".join(
+            f"{k}={'|'.join(_text(v) for v in vs)}" for k, vs in sorted(line["properties"].items())
+        )
         out.write(f"{line['id']}  {line['permission_level']}  {props}\n")
     return ExitCode.OK
 
@@ -139,15 +157,22 @@ def _find(ctx: Context, key: str) -> Profile:
     prop, sep, value = key.partition("=")
     if sep and prop:
         ids = ctx.store.find(prop, value)
+        number = _number(value)
+        if not ids and number is not None:  # `points=5` finds a stored 5 as well as "5"
+            ids = ctx.store.find(prop, number)
         if len(ids) > 1:
             note(f"{len(ids)} profiles have {prop}={value}; showing the oldest")
         found = ctx.store.get(ids[0]) if ids else None
         if found is not None:
             return found
-        raise NotFoundError(f"no profile has {prop}={value}",
-                            fix="check the property name and value (`bctui profiles dump`)")
-    raise NotFoundError(f'no profile with id "{key}"',
-                        fix="give a profile id, or PROPERTY=VALUE such as email=jane@example.com")
+        raise NotFoundError(
+            f"no profile has {prop}={value}",
+            fix="check the property name and value (`bctui profiles dump`)",
+        )
+    raise NotFoundError(
+        f'no profile with id "{key}"',
+        fix="give a profile id, or PROPERTY=VALUE such as email=jane@example.com",
+    )
 
 
 def _segments(ctx: Context) -> tuple[SegmentDef, ...]:
@@ -161,10 +186,22 @@ def _segment(config: Config, name: str) -> SegmentDef:
     segment = config.segment(name)
     if segment is None:
         known = ", ".join(s.name for s in config.segments) or "none are defined"
-        raise NotFoundError(f'no segment named "{name}"',
-                            fix=f"use one of the [[segment]] names in connections.toml ({known})")
+        raise NotFoundError(
+            f'no segment named "{name}"',
+            fix=f"use one of the [[segment]] names in connections.toml ({known})",
+        )
     return segment
 
 
 def _text(value: object) -> str:
     return str(value)
+
+
+def _number(text: str) -> int | float | None:
+    for kind in (int, float):
+        try:
+            value = kind(text)
+        except ValueError:
+            continue
+        return value if math.isfinite(value) else None
+    return None

@@ -38,15 +38,18 @@ def describe(event: Event) -> str | None:
             return f"[{event.goal}] {event.phase}" + (f": {event.detail}" if event.detail else "")
         case RateLimitWait():
             return f"[{event.goal}] waiting {event.seconds:.1f} s for Braze's rate limit" + (
-                f" ({event.reason})" if event.reason else "")
+                f" ({event.reason})" if event.reason else ""
+            )
         case LogLine():
             prefix = f"[{event.goal}] " if event.goal else ""
             level = "" if event.level == "info" else f"{event.level}: "
             return f"{prefix}{level}{event.message}"
         case GoalFinished():
             counts = ", ".join(f"{v:,} {k}" for k, v in event.counts.items())
-            text = (f"[{event.goal}] {event.state} in {event.seconds:.1f} s — {counts}, "
-                    f"{event.data_points:,} data points")
+            text = (
+                f"[{event.goal}] {event.state} in {event.seconds:.1f} s — {counts}, "
+                f"{event.data_points:,} data points"
+            )
             return text + (f" — {event.error}" if event.error else "")
         case RunFinished():
             return f"run {event.run_id} {event.state}" + (f": {event.error}" if event.error else "")
@@ -93,8 +96,9 @@ class RichRenderer:
 
     def _task(self, goal: str) -> TaskID:
         if goal not in self.tasks:
-            self.tasks[goal] = self.progress.add_task("", total=None, goal=goal, phase="",
-                                                      counts="", total_text="?")
+            self.tasks[goal] = self.progress.add_task(
+                "", total=None, goal=goal, phase="", counts="", total_text="?"
+            )
         return self.tasks[goal]
 
     def __call__(self, event: Event) -> None:
@@ -104,8 +108,12 @@ class RichRenderer:
                     "counts": _short_counts(event.counts, event.data_points),
                     "total_text": f"{event.total:,}" if event.total else "?",
                 }
-                self.progress.update(self._task(event.goal), completed=event.done,
-                                     total=event.total or None, **fields)
+                self.progress.update(
+                    self._task(event.goal),
+                    completed=event.done,
+                    total=event.total or None,
+                    **fields,
+                )
                 return
             case BatchSent():
                 return
@@ -115,16 +123,24 @@ class RichRenderer:
                 task = self._task(event.goal)
                 done = self.progress.tasks[self.tasks[event.goal]].completed
                 style = STATE_STYLE.get(event.state, "")
-                self.progress.update(task, phase=f"[{style}]{event.state.lower()}[/]",
-                                     total=done or 1, completed=done or 1,
-                                     counts=_short_counts(event.counts, event.data_points))
+                self.progress.update(
+                    task,
+                    phase=f"[{style}]{event.state.lower()}[/]",
+                    total=done or 1,
+                    completed=done or 1,
+                    counts=_short_counts(event.counts, event.data_points),
+                )
         text = describe(event)
         if text is not None:
             style = LEVEL_STYLE.get(getattr(event, "level", ""), "")
             if isinstance(event, RunFinished):
                 style = STATE_STYLE.get(event.state, "")
-            self.progress.console.print(f"[dim]{_clock(event.ts)}[/] {escape(text)}", style=style,
-                                        markup=True, highlight=False)
+            self.progress.console.print(
+                f"[dim]{_clock(event.ts)}[/] {escape(text)}",
+                style=style,
+                markup=True,
+                highlight=False,
+            )
 
     def close(self) -> None:
         """Stop the live display."""
@@ -132,8 +148,11 @@ class RichRenderer:
 
 
 def _short_counts(counts: dict[str, int], data_points: int) -> str:
-    shown = [f"{counts[k]:,} {k}" for k in ("created", "updated", "unchanged", "skipped",
-                                              "failed") if counts.get(k)]
+    shown = [
+        f"{counts[k]:,} {k}"
+        for k in ("created", "updated", "unchanged", "skipped", "failed")
+        if counts.get(k)
+    ]
     if data_points:
         shown.append(f"{data_points:,} dp")
     return " · ".join(shown)

@@ -23,61 +23,94 @@ from bctui.engine.runs.runner import (
     log_path,
     run_connection,
 )
-from bctui.errors import ExitCode, NotFoundError
+from bctui.errors import ExitCode, NotFoundError, UsageError
 
-STATE_EXIT = {st.FINISHED: ExitCode.OK, st.FAILED: ExitCode.FAILED,
-              st.CANCELLED: ExitCode.CANCELLED}
+STATE_EXIT = {
+    st.FINISHED: ExitCode.OK,
+    st.FAILED: ExitCode.FAILED,
+    st.CANCELLED: ExitCode.CANCELLED,
+}
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the run commands."""
     p = commands.add_parser(
-        "run", help="run a connection now (or resume its interrupted run)",
+        "run",
+        help="run a connection now (or resume its interrupted run)",
         description="Run the connection's enabled goals (imports, then exports). If its last run "
         "was interrupted, that run is resumed instead: finished goals are not repeated. Progress "
-        "goes to stderr; the summary to stdout. SIGINT/SIGTERM cancel cleanly.")
+        "goes to stderr; the summary to stdout. SIGINT/SIGTERM cancel cleanly.",
+    )
     p.add_argument("name", metavar="NAME", help="the connection's name")
     p.add_argument("--goal", metavar="G", help="run only this goal (even if it is switched off)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="write nothing on either side; report what would change and its cost")
-    p.add_argument("--full", action="store_true",
-                   help="exports send every profile of the segment and every mapped attribute")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing on either side; report what would change and its cost",
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="exports send every profile of the segment and every mapped attribute",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    p.add_argument("--concurrency", type=int, default=64, metavar="N",
-                   help="concurrent /users/track requests (default 64)")
+    p.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=RunOptions.concurrency,
+        metavar="N",
+        help=f"concurrent /users/track requests (default {RunOptions.concurrency})",
+    )
     p.set_defaults(handler=run)
 
-    p = commands.add_parser("runs", help="run history; `runs show ID` prints a run's log")
-    p.add_argument("name", metavar="NAME", nargs="?", help="only this connection's runs")
-    p.add_argument("--json", action="store_true", help="one JSON object per run")
-    p.add_argument("--limit", type=int, default=30, help="how many runs (default 30)")
+    p = commands.add_parser(
+        "runs",
+        help="run history; `runs show ID` prints a run's log",
+        usage="bctui runs [NAME] [--json] [--limit N]\n       bctui runs show ID [--json]",
+        description="Without arguments, the history of every connection (newest first); with "
+        "NAME, one connection's. `bctui runs show ID` prints a run's log (--json: the raw "
+        "JSON-lines events).",
+    )
+    p.add_argument("words", nargs="*", metavar="NAME | show ID", help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--limit", type=_positive, default=30, help="how many runs (default 30)")
     p.set_defaults(handler=runs)
-    sub = p.add_subparsers(dest="runs_command", metavar="ACTION")
-    s = sub.add_parser("show", help="print a run's log")
-    s.add_argument("run_id", metavar="ID", help="a run id (or a unique prefix of one)")
-    s.add_argument("--json", action="store_true", help="the raw JSON-lines events")
-    s.set_defaults(handler=show_run)
 
-    p = commands.add_parser("watch", help="follow a running run's progress",
-                            description="Follow the events of a run as it goes, from any "
-                            "terminal: ID is a run id, NAME a connection (its latest run).")
+    p = commands.add_parser(
+        "watch",
+        help="follow a running run's progress",
+        description="Follow the events of a run as it goes, from any "
+        "terminal: ID is a run id, NAME a connection (its latest run).",
+    )
     p.add_argument("target", metavar="ID|NAME")
     p.set_defaults(handler=watch)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def run(ctx: Context, args: argparse.Namespace) -> int:
     """Run one connection in this process."""
     config = ctx.config
-    if args.concurrency < 1:
-        raise NotFoundError("--concurrency must be at least 1", fix="use e.g. --concurrency 64")
     cancel = CancelToken()
     restore = install_signal_handlers(cancel)
     renderer = renderer_for_stderr()
     try:
         result = run_connection(
-            config, ctx.paths, args.name,
+            config,
+            ctx.paths,
+            args.name,
             RunOptions(args.goal, args.dry_run, args.full, args.concurrency),
-            listener=renderer, cancel=cancel)
+            listener=renderer,
+            cancel=cancel,
+        )
     finally:
         renderer.close()
         restore()
@@ -92,27 +125,62 @@ def print_summary(summary: dict[str, Any]) -> None:
     """The per-goal counts as a table on stdout."""
     rows = []
     for name, goal in summary["goals"].items():
-        rows.append((name, goal["type"], goal["state"], f"{goal['checked']:,}",
-                     f"{goal['created']:,}", f"{goal['updated']:,}", f"{goal['unchanged']:,}",
-                     f"{goal['skipped']:,}", f"{goal['failed']:,}", f"{goal['data_points']:,}",
-                     f"{goal['seconds']:.1f}s"))
+        rows.append(
+            (
+                name,
+                goal["type"],
+                goal["state"],
+                f"{goal['checked']:,}",
+                f"{goal['created']:,}",
+                f"{goal['updated']:,}",
+                f"{goal['unchanged']:,}",
+                f"{goal['skipped']:,}",
+                f"{goal['failed']:,}",
+                f"{goal['data_points']:,}",
+                f"{goal['seconds']:.1f}s",
+            )
+        )
     label = " (dry run)" if summary.get("dry_run") else ""
-    print(f"run {summary['id']} of \"{summary['connection']}\": {summary['state']}{label} "
-          f"in {summary['seconds']:.1f} s" + (f" — {summary['error']}" if summary["error"] else ""))
+    print(
+        f'run {summary["id"]} of "{summary["connection"]}": {summary["state"]}{label} '
+        f"in {summary['seconds']:.1f} s" + (f" — {summary['error']}" if summary["error"] else "")
+    )
     if rows:
-        print_table(("GOAL", "TYPE", "STATE", "CHECKED", "CREATED", "UPDATED", "UNCHANGED",
-                     "SKIPPED", "FAILED", "DATA POINTS", "TIME"), rows)
+        print_table(
+            (
+                "GOAL",
+                "TYPE",
+                "STATE",
+                "CHECKED",
+                "CREATED",
+                "UPDATED",
+                "UNCHANGED",
+                "SKIPPED",
+                "FAILED",
+                "DATA POINTS",
+                "TIME",
+            ),
+            rows,
+        )
 
 
 def runs(ctx: Context, args: argparse.Namespace) -> int:
-    """Run history, newest first."""
-    if getattr(args, "runs_command", None) == "show":
-        return show_run(ctx, args)
+    """Run history, newest first; or `show ID`."""
+    words = list(args.words)
+    if words[:1] == ["show"]:
+        if len(words) != 2:
+            raise UsageError("`bctui runs show` takes one run id", fix="bctui runs show ID")
+        return show_run(ctx, words[1], as_json=args.json)
+    if len(words) > 1:
+        raise UsageError(
+            f"unexpected arguments: {' '.join(words[1:])}",
+            fix="bctui runs [NAME] or bctui runs show ID",
+        )
     store = ctx.store
     st.migrate(store)
     name = None
-    if args.name:
-        name = find_connection(ctx.config, args.name).name
+    if words:
+        name = find_connection(ctx.config, words[0]).name
     records = st.list_runs(store, name, limit=args.limit)
     if args.json:
         for record in records:
@@ -125,10 +193,17 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
     for record in records:
         summary = record.summary
         took = f"{record.ended_at - record.started_at:.1f}s" if record.ended_at else "—"
-        rows.append((record.id, record.connection, _live_state(ctx, record)
-                     + (" (dry)" if record.dry_run else ""),
-                     time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at)), took,
-                     f"{summary.get('data_points', 0):,}", record.error[:60]))
+        rows.append(
+            (
+                record.id,
+                record.connection,
+                _live_state(ctx, record) + (" (dry)" if record.dry_run else ""),
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at)),
+                took,
+                f"{summary.get('data_points', 0):,}",
+                record.error[:60],
+            )
+        )
     print_table(("RUN", "CONNECTION", "STATE", "STARTED", "TIME", "DATA POINTS", "ERROR"), rows)
     return ExitCode.OK
 
@@ -143,10 +218,17 @@ def _live_state(ctx: Context, record: st.RunRecord) -> str:
 
 def _run_json(ctx: Context, record: st.RunRecord) -> dict[str, Any]:
     return {
-        "id": record.id, "connection": record.connection, "state": _live_state(ctx, record),
-        "dry_run": record.dry_run, "full": record.full, "started_at": record.started_at,
-        "ended_at": record.ended_at, "error": record.error, "goals": record.goals,
-        "summary": record.summary, "log": str(log_path(ctx.paths, record.id)),
+        "id": record.id,
+        "connection": record.connection,
+        "state": _live_state(ctx, record),
+        "dry_run": record.dry_run,
+        "full": record.full,
+        "started_at": record.started_at,
+        "ended_at": record.ended_at,
+        "error": record.error,
+        "goals": record.goals,
+        "summary": record.summary,
+        "log": str(log_path(ctx.paths, record.id)),
     }
 
 
@@ -162,17 +244,21 @@ def _resolve_run(ctx: Context, target: str) -> st.RunRecord:
             latest = st.list_runs(store, conn.name, limit=1)
             if latest:
                 return latest[0]
-            raise NotFoundError(f'connection "{conn.name}" has not run yet',
-                                fix=f'start it with `bctui run "{conn.name}"`')
-    raise NotFoundError(f'no run or connection "{target}"',
-                        fix="`bctui runs` lists run ids; `bctui list` the connections")
+            raise NotFoundError(
+                f'connection "{conn.name}" has not run yet',
+                fix=f'start it with `bctui run "{conn.name}"`',
+            )
+    raise NotFoundError(
+        f'no run or connection "{target}"',
+        fix="`bctui runs` lists run ids; `bctui list` the connections",
+    )
 
 
-def show_run(ctx: Context, args: argparse.Namespace) -> int:
+def show_run(ctx: Context, run_id: str, *, as_json: bool) -> int:
     """A run's log, as text or raw JSON lines."""
-    record = _resolve_run(ctx, args.run_id)
+    record = _resolve_run(ctx, run_id)
     path = _log_file(ctx, record)
-    if args.json:
+    if as_json:
         with open(path, "rb") as handle:
             for line in handle:
                 sys.stdout.write(line.decode())
@@ -205,8 +291,10 @@ def watch(ctx: Context, args: argparse.Namespace) -> int:
     finally:
         renderer.close()
     if final is None:
-        note(f"run {record.id} is not running (it was interrupted); "
-             f'`bctui run "{record.connection}"` resumes it')
+        note(
+            f"run {record.id} is not running (it was interrupted); "
+            f'`bctui run "{record.connection}"` resumes it'
+        )
         return ExitCode.FAILED
     return STATE_EXIT.get(getattr(final, "state", ""), ExitCode.FAILED)
 
@@ -214,8 +302,11 @@ def watch(ctx: Context, args: argparse.Namespace) -> int:
 def _log_file(ctx: Context, record: st.RunRecord) -> Path:
     path = log_path(ctx.paths, record.id)
     if not path.exists():
-        raise NotFoundError(f"the log of run {record.id} is missing", where=str(path),
-                            fix="run logs live in the state directory's runs/ folder")
+        raise NotFoundError(
+            f"the log of run {record.id} is missing",
+            where=str(path),
+            fix="run logs live in the state directory's runs/ folder",
+        )
     return path
 
 

@@ -15,9 +15,12 @@ from bctui.secret import Secret
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `secrets` and its sub-commands."""
-    p = commands.add_parser("secrets", help="manage the secrets that connections.toml refers to",
-                            description='Secrets live in a 0600 file in the state directory; '
-                            'connections.toml refers to them as "secret:NAME".')
+    p = commands.add_parser(
+        "secrets",
+        help="manage the secrets that connections.toml refers to",
+        description="Secrets live in a 0600 file in the state directory; "
+        'connections.toml refers to them as "secret:NAME".',
+    )
     sub = p.add_subparsers(dest="secrets_command", metavar="ACTION", required=True)
     s = sub.add_parser("set", help="store a secret (read from stdin, or a hidden prompt)")
     s.add_argument("name", metavar="NAME")
@@ -37,8 +40,11 @@ def set_secret(ctx: Context, args: argparse.Namespace) -> int:
     else:
         value = sys.stdin.readline().rstrip("\r\n")
     if not value:
-        raise BctuiError("no value given", where=f"secret {args.name}",
-                         fix="pipe the value in (`… | bctui secrets set NAME`) or type it")
+        raise BctuiError(
+            "no value given",
+            where=f"secret {args.name}",
+            fix="pipe the value in (`… | bctui secrets set NAME`) or type it",
+        )
     ctx.paths.ensure_state_dir()
     ctx.secrets.set(args.name, Secret(value))
     note(f'stored secret "{args.name}" in {ctx.paths.secrets}; refer to it as "secret:{args.name}"')
@@ -55,7 +61,10 @@ def list_secrets(ctx: Context, args: argparse.Namespace) -> int:
 def delete_secret(ctx: Context, args: argparse.Namespace) -> int:
     """Remove one secret."""
     if not ctx.secrets.delete(args.name):
-        raise NotFoundError(f'no secret named "{args.name}"', where=str(ctx.paths.secrets),
-                            fix="`bctui secrets list` shows the names")
+        raise NotFoundError(
+            f'no secret named "{args.name}"',
+            where=str(ctx.paths.secrets),
+            fix="`bctui secrets list` shows the names",
+        )
     note(f'deleted secret "{args.name}"')
     return ExitCode.OK

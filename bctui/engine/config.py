@@ -7,6 +7,7 @@ and the fix. Unknown keys are refused, with a suggestion when one is close.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -112,8 +113,10 @@ def load_config(path: Path) -> Config:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
-        raise ConfigError(path, [Issue((), f"cannot read the file: {reason}",
-                                       "check the path and its permissions")]) from None
+        raise ConfigError(
+            path,
+            [Issue((), f"cannot read the file: {reason}", "check the path and its permissions")],
+        ) from None
     return parse_config(text, path)
 
 
@@ -202,26 +205,44 @@ class _Reader:
         ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
         if not ok:
             expected = " or ".join(_type_name(k) for k in kinds)
-            self.issue((*path, key), f"expected {expected}, got {_kind(value)}",
-                       f"write {key} = {what or _example(kinds[0])}")
+            self.issue(
+                (*path, key),
+                f"expected {expected}, got {_kind(value)}",
+                f"write {key} = {what or _example(kinds[0])}",
+            )
             return None if default is _MISSING else default
         return value
 
-    def text(self, table: Mapping[str, Any], path: Path_, key: str, default: Any = _MISSING,
-             *, what: str = "", nonempty: bool = False) -> str | None:
+    def text(
+        self,
+        table: Mapping[str, Any],
+        path: Path_,
+        key: str,
+        default: Any = _MISSING,
+        *,
+        what: str = "",
+        nonempty: bool = False,
+    ) -> str | None:
         value = self.field(table, path, key, str, default, what=what)
         if nonempty and isinstance(value, str) and not value.strip():
             self.issue((*path, key), f'"{key}" must not be empty', f"write {key} = {what or '…'}")
             return None
         return value  # type: ignore[no-any-return]
 
-    def choice(self, table: Mapping[str, Any], path: Path_, key: str, options: Iterable[str],
-               default: Any = _MISSING) -> str | None:
+    def choice(
+        self,
+        table: Mapping[str, Any],
+        path: Path_,
+        key: str,
+        options: Iterable[str],
+        default: Any = _MISSING,
+    ) -> str | None:
         options = tuple(options)
         value = self.text(table, path, key, default, what=f'"{options[0]}"')
         if isinstance(value, str) and value not in options:
-            self.issue((*path, key), f'unknown value "{value}"',
-                       f"use one of: {', '.join(options)}")
+            self.issue(
+                (*path, key), f'unknown value "{value}"', f"use one of: {', '.join(options)}"
+            )
             return None
         return value
 
@@ -229,14 +250,22 @@ class _Reader:
         value = self.field(table, path, key, bool, default, what="true")
         return bool(value)
 
-    def number(self, table: Mapping[str, Any], path: Path_, key: str, default: float,
-               *, minimum: float = 0.0) -> float:
+    def number(
+        self,
+        table: Mapping[str, Any],
+        path: Path_,
+        key: str,
+        default: float,
+        *,
+        minimum: float = 0.0,
+    ) -> float:
         value = self.field(table, path, key, (int, float), default, what=str(default))
         if not isinstance(value, (int, float)):
             return default
         if value <= minimum:
-            self.issue((*path, key), f"must be greater than {minimum:g}",
-                       f"write {key} = {default:g}")
+            self.issue(
+                (*path, key), f"must be greater than {minimum:g}", f"write {key} = {default:g}"
+            )
             return default
         return float(value)
 
@@ -249,8 +278,9 @@ class _Reader:
             if isinstance(item, str):
                 out.append(item)
             else:
-                self.issue((*path, key, index), f"expected a string, got {_kind(item)}",
-                           "quote the value")
+                self.issue(
+                    (*path, key, index), f"expected a string, got {_kind(item)}", "quote the value"
+                )
         return tuple(out)
 
     def items(self, table: Mapping[str, Any], path: Path_, key: str) -> list[tuple[Path_, Any]]:
@@ -260,8 +290,15 @@ class _Reader:
             return []
         return [((*path, key, index), item) for index, item in enumerate(value)]
 
-    def secret_ref(self, table: Mapping[str, Any], path: Path_, key: str, name_hint: str,
-                   *, literal_ok: bool = False) -> str | None:
+    def secret_ref(
+        self,
+        table: Mapping[str, Any],
+        path: Path_,
+        key: str,
+        name_hint: str,
+        *,
+        literal_ok: bool = False,
+    ) -> str | None:
         # The value is never echoed: it may be a real key pasted in by mistake.
         value = self.field(table, path, key, str, what=f'"secret:{name_hint}"')
         if not isinstance(value, str):
@@ -269,13 +306,16 @@ class _Reader:
         if is_secret_ref(value) or (literal_ok and value and ":" not in value):
             return value
         if value.startswith(("secret:", "env:")):
-            self.issue((*path, key), "malformed secret reference",
-                       f'write {key} = "secret:{name_hint}" (letters, digits, _ . -) or "env:VAR"')
+            self.issue(
+                (*path, key),
+                "malformed secret reference",
+                f'write {key} = "secret:{name_hint}" (letters, digits, _ . -) or "env:VAR"',
+            )
         else:
             self.issue(
                 (*path, key),
                 "a literal secret is not allowed in connections.toml",
-                f'store it with `bctui secrets set {name_hint}` and write '
+                f"store it with `bctui secrets set {name_hint}` and write "
                 f'{key} = "secret:{name_hint}" (or "env:VAR" to read an environment variable)',
             )
         return None
@@ -293,8 +333,11 @@ class _Reader:
         self.unique([(p, s.name) for p, s in segments], "segment")
         good_segments = tuple(s for _, s in segments)
         # A segment with a bad rule is still a segment: goals naming it get no second error.
-        names = {item["name"].casefold() for _, item in self.items(raw, (), "segment")
-                 if isinstance(item, dict) and isinstance(item.get("name"), str)}
+        names = {
+            item["name"].casefold()
+            for _, item in self.items(raw, (), "segment")
+            if isinstance(item, dict) and isinstance(item.get("name"), str)
+        }
         connections = []
         for path, item in self.items(raw, (), "connection"):
             conn = self.connection(path, item, names)
@@ -308,8 +351,11 @@ class _Reader:
         for path, name in named:
             first = seen.setdefault(name.casefold(), path)
             if first != path:
-                self.issue((*path, "name"), f'duplicate {what} name "{name}" (also at {_key(first)})',
-                           f"give each {what} a unique name (names are compared ignoring case)")
+                self.issue(
+                    (*path, "name"),
+                    f'duplicate {what} name "{name}" (also at {_key(first)})',
+                    f"give each {what} a unique name (names are compared ignoring case)",
+                )
 
     def store(self, raw: Any) -> StoreSettings:
         table = self.table(raw, ("store",), ("url",))
@@ -318,11 +364,14 @@ class _Reader:
         url = self.text(table, ("store",), "url", StoreSettings.url)
         if isinstance(url, str) and not url.startswith("sqlite:///"):
             scheme = url.split(":", 1)[0] if ":" in url else url
-            fix = ('use "sqlite:///profiles.db" (relative to the state directory) or '
-                   '"sqlite:////absolute/path.db"')
+            fix = (
+                'use "sqlite:///profiles.db" (relative to the state directory) or '
+                '"sqlite:////absolute/path.db"'
+            )
             if scheme.startswith("postgres"):
-                self.issue(("store", "url"), "PostgreSQL stores are not supported by this version",
-                           fix)
+                self.issue(
+                    ("store", "url"), "PostgreSQL stores are not supported by this version", fix
+                )
             else:
                 self.issue(("store", "url"), f'unsupported store URL scheme "{scheme}"', fix)
             url = None
@@ -356,12 +405,13 @@ class _Reader:
                 return None
             return Rule(prop, op, None)
         if value is _MISSING:
-            self.issue((*path, "value"), f'op "{op}" needs a value', f"add value = … to the rule")
+            self.issue((*path, "value"), f'op "{op}" needs a value', "add value = … to the rule")
             return None
         if op == "in":
             if not isinstance(value, list) or not value:
-                self.issue((*path, "value"), '"in" needs a non-empty list',
-                           'write value = ["NL", "DE"]')
+                self.issue(
+                    (*path, "value"), '"in" needs a non-empty list', 'write value = ["NL", "DE"]'
+                )
                 return None
             scalars = [self.scalar((*path, "value", i), v) for i, v in enumerate(value)]
             if any(s is None for s in scalars):
@@ -373,15 +423,39 @@ class _Reader:
     def scalar(self, path: Path_, value: Any) -> str | int | float | None:
         if isinstance(value, bool):
             return "true" if value else "false"
+        if isinstance(value, float) and not math.isfinite(value):
+            self.issue(
+                path,
+                f"{value} is not a value a profile can hold",
+                "use a finite number or a string",
+            )
+            return None
         if isinstance(value, (str, int, float)):
             return value
-        self.issue(path, f"expected a string or a number, got {_kind(value)}",
-                   "use a single string or number")
+        self.issue(
+            path,
+            f"expected a string or a number, got {_kind(value)}",
+            "use a single string or number",
+        )
         return None
 
     def connection(self, path: Path_, raw: Any, segments: set[str]) -> Connection | None:
-        table = self.table(raw, path, ("name", "enabled", "favorite", "labels", "description",
-                                       "notify", "schedule", "braze", "s3", "goal"))
+        table = self.table(
+            raw,
+            path,
+            (
+                "name",
+                "enabled",
+                "favorite",
+                "labels",
+                "description",
+                "notify",
+                "schedule",
+                "braze",
+                "s3",
+                "goal",
+            ),
+        )
         if table is None:
             return None
         before = len(self.issues)
@@ -403,14 +477,26 @@ class _Reader:
         self.unique([(p, g.name) for p, g in goals], "goal")
         for goal_path, goal in goals:
             if isinstance(goal, ImportGoal) and s3 is None and "s3" not in table:
-                self.issue(goal_path, f'import goal "{goal.name}" needs the connection\'s S3 '
-                           "settings (Braze delivers segment exports through S3)",
-                           "add a [connection.s3] table to this connection")
+                self.issue(
+                    goal_path,
+                    f'import goal "{goal.name}" needs the connection\'s S3 '
+                    "settings (Braze delivers segment exports through S3)",
+                    "add a [connection.s3] table to this connection",
+                )
         if len(self.issues) > before or name is None or braze is None:
             return None
-        return Connection(name=name, braze=braze, s3=s3, goals=tuple(g for _, g in goals),
-                          enabled=enabled, favorite=favorite, labels=labels,
-                          description=description, notify=notify, schedule=schedule)
+        return Connection(
+            name=name,
+            braze=braze,
+            s3=s3,
+            goals=tuple(g for _, g in goals),
+            enabled=enabled,
+            favorite=favorite,
+            labels=labels,
+            description=description,
+            notify=notify,
+            schedule=schedule,
+        )
 
     def notify(self, path: Path_, raw: Any) -> Notify:
         table = self.table(raw, path, ("emails", "when"))
@@ -419,8 +505,11 @@ class _Reader:
         emails = self.strings(table, path, "emails")
         for index, email in enumerate(emails):
             if not _EMAIL.match(email):
-                self.issue((*path, "emails", index), f'"{email}" is not an e-mail address',
-                           'write it as "name@example.com"')
+                self.issue(
+                    (*path, "emails", index),
+                    f'"{email}" is not an e-mail address',
+                    'write it as "name@example.com"',
+                )
         when = self.choice(table, path, "when", NOTIFY_WHEN, "failure")
         return Notify(emails, when or "failure")  # type: ignore[arg-type]
 
@@ -440,28 +529,40 @@ class _Reader:
         }[kind]
         for key in table:
             if key not in (*needs, "kind", "timezone") and key in keys:
-                self.issue((*path, key), f'"{key}" does not apply to schedules of kind "{kind}"',
-                           f"remove it, or use a kind that takes it")
+                self.issue(
+                    (*path, key),
+                    f'"{key}" does not apply to schedules of kind "{kind}"',
+                    "remove it, or use a kind that takes it",
+                )
         values: dict[str, Any] = {"kind": kind}
         timezone = self.text(table, path, "timezone", "") or ""
         if timezone:
             try:
                 ZoneInfo(timezone)
             except (ZoneInfoNotFoundError, ValueError):
-                self.issue((*path, "timezone"), f'unknown time zone "{timezone}"',
-                           'use an IANA name such as "Europe/Amsterdam" or "UTC"')
+                self.issue(
+                    (*path, "timezone"),
+                    f'unknown time zone "{timezone}"',
+                    'use an IANA name such as "Europe/Amsterdam" or "UTC"',
+                )
         values["timezone"] = timezone
         if "at" in needs:
             at = self.text(table, path, "at", what='"01:30"')
             if isinstance(at, str) and not _TIME.match(at):
-                self.issue((*path, "at"), f'"{at}" is not a time of day',
-                           'write it as 24-hour "HH:MM", e.g. "01:30"')
+                self.issue(
+                    (*path, "at"),
+                    f'"{at}" is not a time of day',
+                    'write it as 24-hour "HH:MM", e.g. "01:30"',
+                )
             values["at"] = at or ""
         if kind == "times_per_day":
             times = self.field(table, path, "times", int, what="4")
             if isinstance(times, int) and not 1 <= times <= 24:
-                self.issue((*path, "times"), f"{times} runs a day is out of range",
-                           "use a number from 1 to 24")
+                self.issue(
+                    (*path, "times"),
+                    f"{times} runs a day is out of range",
+                    "use a number from 1 to 24",
+                )
             values["times"] = times or 0
         elif kind == "days_of_week":
             days = self.strings(table, path, "days")
@@ -472,15 +573,24 @@ class _Reader:
         elif kind == "day_of_month":
             day = self.field(table, path, "day", int, what="1")
             if isinstance(day, int) and not 1 <= day <= 31:
-                self.issue((*path, "day"), f"day {day} is not a day of the month",
-                           "use 1 to 31 (a later day than the month has runs on its last day)")
+                self.issue(
+                    (*path, "day"),
+                    f"day {day} is not a day of the month",
+                    "use 1 to 31 (a later day than the month has runs on its last day)",
+                )
             values["day"] = day or 0
         elif kind == "weekday_of_month":
             week = self.field(table, path, "week", (int, str), what="2")
-            if week is not None and week != "last" and (not isinstance(week, int)
-                                                         or not 1 <= week <= 4):
-                self.issue((*path, "week"), f"week {week!r} is not 1-4 or \"last\"",
-                           'write week = 2 for the second, or week = "last"')
+            if (
+                week is not None
+                and week != "last"
+                and (not isinstance(week, int) or not 1 <= week <= 4)
+            ):
+                self.issue(
+                    (*path, "week"),
+                    f'week {week!r} is not 1-4 or "last"',
+                    'write week = 2 for the second, or week = "last"',
+                )
             day_name = self.text(table, path, "day", what='"tue"')
             if isinstance(day_name, str):
                 self.weekdays(path, "day", (day_name,))
@@ -490,9 +600,12 @@ class _Reader:
             if isinstance(expr, str) and expr.strip():
                 problem = cron_problem(expr)
                 if problem:
-                    self.issue((*path, "expr"), problem,
-                               'write five fields: minute hour day-of-month month day-of-week, '
-                               'e.g. "30 1 * * mon,fri"')
+                    self.issue(
+                        (*path, "expr"),
+                        problem,
+                        "write five fields: minute hour day-of-month month day-of-week, "
+                        'e.g. "30 1 * * mon,fri"',
+                    )
             values["expr"] = expr or ""
         return Schedule(**values)
 
@@ -504,14 +617,18 @@ class _Reader:
 
     def braze(self, path: Path_, raw: Any, hint: str) -> BrazeSettings | None:
         if raw is _MISSING:
-            self.issue(path, "the connection has no Braze settings",
-                       f'add [connection.braze] with endpoint and api_key = "secret:{hint}"')
+            self.issue(
+                path,
+                "the connection has no Braze settings",
+                f'add [connection.braze] with endpoint and api_key = "secret:{hint}"',
+            )
             return None
         table = self.table(raw, path, ("endpoint", "api_key"))
         if table is None:
             return None
-        endpoint = self.text(table, path, "endpoint", what='"https://rest.iad-01.braze.com"',
-                             nonempty=True)
+        endpoint = self.text(
+            table, path, "endpoint", what='"https://rest.iad-01.braze.com"', nonempty=True
+        )
         if isinstance(endpoint, str) and endpoint.strip():
             try:
                 endpoint = validate_endpoint(endpoint)
@@ -528,16 +645,18 @@ class _Reader:
         table = self.table(raw, path, keys)
         if table is None:
             return None
-        key_id = self.secret_ref(table, path, "access_key_id", f"{hint}-s3-key-id",
-                                 literal_ok=True)
+        key_id = self.secret_ref(table, path, "access_key_id", f"{hint}-s3-key-id", literal_ok=True)
         secret = self.secret_ref(table, path, "secret_access_key", f"{hint}-s3")
         bucket = self.text(table, path, "bucket", what='"my-braze-exports"', nonempty=True)
         root = self.text(table, path, "root", "") or ""
         region = self.text(table, path, "region", "us-east-1") or "us-east-1"
         endpoint_url = self.text(table, path, "endpoint_url", "") or ""
         if endpoint_url and not re.match(r"^https?://[^/\s]+", endpoint_url):
-            self.issue((*path, "endpoint_url"), f'"{endpoint_url}" is not an http(s) URL',
-                       'write e.g. "https://s3.example.com", or leave it empty for AWS')
+            self.issue(
+                (*path, "endpoint_url"),
+                f'"{endpoint_url}" is not an http(s) URL',
+                'write e.g. "https://s3.example.com", or leave it empty for AWS',
+            )
         if key_id is None or secret is None or bucket is None:
             return None
         return S3Settings(key_id, secret, bucket, root.strip("/"), region, endpoint_url)
@@ -554,8 +673,21 @@ class _Reader:
         return None
 
     def import_goal(self, path: Path_, raw: dict[str, Any]) -> ImportGoal | None:
-        table = self.table(raw, path, ("type", "name", "enabled", "audience", "allow_create",
-                                       "identifiers", "mappings", "remaining", "wait"))
+        table = self.table(
+            raw,
+            path,
+            (
+                "type",
+                "name",
+                "enabled",
+                "audience",
+                "allow_create",
+                "identifiers",
+                "mappings",
+                "remaining",
+                "wait",
+            ),
+        )
         assert table is not None
         before = len(self.issues)
         name = self.text(table, path, "name", what='"Braze test users"', nonempty=True)
@@ -572,36 +704,54 @@ class _Reader:
         wait = self.wait((*path, "wait"), table.get("wait", {}))
         if len(self.issues) > before or name is None or audience is None:
             return None
-        return ImportGoal(name=name, audience=audience, identifiers=identifiers,
-                          mappings=tuple(mappings), enabled=enabled, allow_create=allow_create,
-                          remaining=remaining, wait=wait)
+        return ImportGoal(
+            name=name,
+            audience=audience,
+            identifiers=identifiers,
+            mappings=tuple(mappings),
+            enabled=enabled,
+            allow_create=allow_create,
+            remaining=remaining,
+            wait=wait,
+        )
 
     def audience(self, path: Path_, raw: Any) -> Audience | None:
         if raw is _MISSING:
-            self.issue(path, "an import goal needs an audience",
-                       'add audience = { segment_id = "…", name = "…" } (see `bctui check`)')
+            self.issue(
+                path,
+                "an import goal needs an audience",
+                'add audience = { segment_id = "…", name = "…" } (see `bctui check`)',
+            )
             return None
         table = self.table(raw, path, ("segment_id", "name", "campaign_ids"))
         if table is None:
             return None
-        segment_id = self.text(table, path, "segment_id", what='"<Braze segment API id>"',
-                               nonempty=True)
+        segment_id = self.text(
+            table, path, "segment_id", what='"<Braze segment API id>"', nonempty=True
+        )
         name = self.text(table, path, "name", "") or ""
         campaigns = self.strings(table, path, "campaign_ids")
         return None if segment_id is None else Audience(segment_id, name, campaigns)
 
-    def identifiers(self, path: Path_, table: Mapping[str, Any], *,
-                    braze_first: bool) -> IdentifierRules:
+    def identifiers(
+        self, path: Path_, table: Mapping[str, Any], *, braze_first: bool
+    ) -> IdentifierRules:
         """OR of AND-groups: identifiers = [[{braze, property}, …], …]."""
-        example = ('identifiers = [[{ braze = "external_id", property = "braze_external_id" }]]')
+        example = 'identifiers = [[{ braze = "external_id", property = "braze_external_id" }]]'
         raw = table.get("identifiers", _MISSING)
         if raw is _MISSING or raw == []:
-            self.issue((*path, "identifiers"), "at least one identifier group is required",
-                       f"write {example}")
+            self.issue(
+                (*path, "identifiers"),
+                "at least one identifier group is required",
+                f"write {example}",
+            )
             return ()
         if not isinstance(raw, list):
-            self.issue((*path, "identifiers"), f"expected a list of lists, got {_kind(raw)}",
-                       f"write {example}")
+            self.issue(
+                (*path, "identifiers"),
+                f"expected a list of lists, got {_kind(raw)}",
+                f"write {example}",
+            )
             return ()
         groups: list[tuple[IdentifierPair, ...]] = []
         for g_index, group in enumerate(raw):
@@ -609,17 +759,21 @@ class _Reader:
             if isinstance(group, dict):
                 group = [group]  # a single pair is a group of one
             if not isinstance(group, list) or not group:
-                self.issue(g_path, "each identifier group is a non-empty list of pairs",
-                           f"write {example}")
+                self.issue(
+                    g_path, "each identifier group is a non-empty list of pairs", f"write {example}"
+                )
                 continue
             pairs = [self.identifier_pair((*g_path, i), p) for i, p in enumerate(group)]
             good = tuple(p for p in pairs if p is not None)
             primaries = [p.braze for p in good if p.braze in PRIMARY_IDENTIFIERS]
             if len(primaries) > 1:
-                self.issue(g_path, f"a group may hold at most one of external_id, user_alias, "
-                           f"braze_id (Braze rejects objects with several); found "
-                           f"{', '.join(primaries)}",
-                           "split them into separate groups (groups are tried in order)")
+                self.issue(
+                    g_path,
+                    f"a group may hold at most one of external_id, user_alias, "
+                    f"braze_id (Braze rejects objects with several); found "
+                    f"{', '.join(primaries)}",
+                    "split them into separate groups (groups are tried in order)",
+                )
             if len(good) == len(pairs):
                 groups.append(good)
         return tuple(groups)
@@ -632,12 +786,14 @@ class _Reader:
         prop = self.text(table, path, "property", what='"braze_external_id"', nonempty=True)
         label = self.text(table, path, "label", "") or ""
         if braze == "user_alias" and not label:
-            self.issue((*path, "label"), "a user_alias identifier needs the alias label",
-                       'add label = "<alias_label>"')
+            self.issue(
+                (*path, "label"),
+                "a user_alias identifier needs the alias label",
+                'add label = "<alias_label>"',
+            )
             return None
         if braze and braze != "user_alias" and label:
-            self.issue((*path, "label"), 'only braze = "user_alias" takes a label',
-                       "remove label")
+            self.issue((*path, "label"), 'only braze = "user_alias" takes a label', "remove label")
             return None
         if braze is None or prop is None:
             return None
@@ -655,9 +811,12 @@ class _Reader:
             if head not in BRAZE_EXPORT_FIELDS:
                 close = difflib.get_close_matches(head, BRAZE_EXPORT_FIELDS, n=1)
                 hint = f'did you mean "{close[0]}"? ' if close else ""
-                self.issue((*path, "braze"), f'"{head}" is not a Braze export field',
-                           f"{hint}use a field of Braze's user export (first_name, email, …) or "
-                           '"custom_attributes.NAME" for a custom attribute')
+                self.issue(
+                    (*path, "braze"),
+                    f'"{head}" is not a Braze export field',
+                    f"{hint}use a field of Braze's user export (first_name, email, …) or "
+                    '"custom_attributes.NAME" for a custom attribute',
+                )
                 return None
         if braze is None or prop is None or strategy is None:
             return None
@@ -670,8 +829,11 @@ class _Reader:
         enabled = self.flag(table, path, "enabled", False)
         prefix = self.text(table, path, "prefix", Remaining.prefix)
         strategy = self.choice(table, path, "strategy", STRATEGIES, Remaining.strategy)
-        return Remaining(enabled, prefix if prefix is not None else Remaining.prefix,
-                         strategy or Remaining.strategy)
+        return Remaining(
+            enabled,
+            prefix if prefix is not None else Remaining.prefix,
+            strategy or Remaining.strategy,
+        )
 
     def wait(self, path: Path_, raw: Any) -> WaitSettings:
         table = self.table(raw, path, ("poll_seconds", "quiet_seconds", "timeout_minutes"))
@@ -684,10 +846,24 @@ class _Reader:
             self.number(table, path, "timeout_minutes", default.timeout_minutes),
         )
 
-    def export_goal(self, path: Path_, raw: dict[str, Any], segments: set[str]) -> ExportGoal | None:
-        table = self.table(raw, path, ("type", "name", "enabled", "segment", "allow_create",
-                                       "all_attributes", "min_permission_level", "identifiers",
-                                       "mappings"))
+    def export_goal(
+        self, path: Path_, raw: dict[str, Any], segments: set[str]
+    ) -> ExportGoal | None:
+        table = self.table(
+            raw,
+            path,
+            (
+                "type",
+                "name",
+                "enabled",
+                "segment",
+                "allow_create",
+                "all_attributes",
+                "min_permission_level",
+                "identifiers",
+                "mappings",
+            ),
+        )
         assert table is not None
         before = len(self.issues)
         name = self.text(table, path, "name", what='"VIPs to Braze"', nonempty=True)
@@ -695,8 +871,11 @@ class _Reader:
         segment = self.text(table, path, "segment", what='"vip"', nonempty=True)
         if isinstance(segment, str) and segment and segment.casefold() not in segments:
             known = ", ".join(sorted(segments)) or "none are defined"
-            self.issue((*path, "segment"), f'no [[segment]] named "{segment}"',
-                       f"define it in a [[segment]] table, or use an existing one ({known})")
+            self.issue(
+                (*path, "segment"),
+                f'no [[segment]] named "{segment}"',
+                f"define it in a [[segment]] table, or use an existing one ({known})",
+            )
         allow_create = self.flag(table, path, "allow_create", False)
         all_attributes = self.flag(table, path, "all_attributes", False)
         level = self.choice(table, path, "min_permission_level", PERMISSION_LEVELS, "ANONYMOUS")
@@ -710,14 +889,23 @@ class _Reader:
         for map_path, mapping in mappings:
             first = seen.setdefault(mapping.braze, map_path)
             if first != map_path:
-                self.issue((*map_path, "braze"), f'Braze attribute "{mapping.braze}" is mapped '
-                           f"twice (also at {_key(first)})", "map each attribute once")
+                self.issue(
+                    (*map_path, "braze"),
+                    f'Braze attribute "{mapping.braze}" is mapped twice (also at {_key(first)})',
+                    "map each attribute once",
+                )
         if len(self.issues) > before or name is None or segment is None:
             return None
-        return ExportGoal(name=name, segment=segment, identifiers=identifiers,
-                          mappings=tuple(m for _, m in mappings), enabled=enabled,
-                          allow_create=allow_create, all_attributes=all_attributes,
-                          min_permission_level=level or "ANONYMOUS")
+        return ExportGoal(
+            name=name,
+            segment=segment,
+            identifiers=identifiers,
+            mappings=tuple(m for _, m in mappings),
+            enabled=enabled,
+            allow_create=allow_create,
+            all_attributes=all_attributes,
+            min_permission_level=level or "ANONYMOUS",
+        )
 
     def export_mapping(self, path: Path_, raw: Any) -> ExportMapping | None:
         table = self.table(raw, path, ("source", "value", "braze"))
@@ -738,8 +926,11 @@ class _Reader:
                 return None
             value = ""
         if braze in PRIMARY_IDENTIFIERS or braze.startswith("_"):
-            self.issue((*path, "braze"), f'"{braze}" is an identifier or a Braze control field, '
-                       "not an attribute", "set identifiers in the goal's identifiers rules")
+            self.issue(
+                (*path, "braze"),
+                f'"{braze}" is an identifier or a Braze control field, not an attribute',
+                "set identifiers in the goal's identifiers rules",
+            )
             return None
         return ExportMapping(source, braze, value)
 
@@ -747,11 +938,20 @@ class _Reader:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-_CRON_FIELDS: Final = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31),
-                       ("month", 1, 12), ("day of week", 0, 7))
+_CRON_FIELDS: Final = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 7),
+)
 _CRON_NAMES: Final = {
-    3: {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug",
-                                         "sep", "oct", "nov", "dec"))},
+    3: {
+        m: i + 1
+        for i, m in enumerate(
+            ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+        )
+    },
     4: {d: (i + 1) % 7 for i, d in enumerate(WEEKDAYS)},
 }
 
@@ -783,13 +983,25 @@ def _secret_hint(name: str) -> str:
 
 
 def _kind(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
 
 
 def _type_name(kind: type) -> str:
-    return {bool: "true/false", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "a table"}.get(kind, kind.__name__)
+    return {
+        bool: "true/false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(kind, kind.__name__)
 
 
 def _example(kind: type) -> str:
@@ -811,9 +1023,10 @@ def describe_schedule(schedule: Schedule) -> str:
         case "day_of_month":
             return f"day {schedule.day} of the month at {schedule.at}{zone}"
         case "weekday_of_month":
-            nth = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th"}.get(schedule.week, str(schedule.week))
+            nth = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", "last": "last"}.get(
+                schedule.week, str(schedule.week)
+            )
             return f"{nth} {schedule.day} of the month at {schedule.at}{zone}"
         case "cron":
             return f"cron {schedule.expr}{zone}"
     return "manual"
-

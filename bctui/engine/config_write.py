@@ -20,7 +20,9 @@ from bctui.engine.models import (
 )
 from bctui.store.segments import SegmentDef
 
-HEADER = "# bctui connections — see DESIGN §7 for every key. Written by bctui; comments are not kept.\n"
+HEADER = (
+    "# bctui connections — see DESIGN §7 for every key. Written by bctui; comments are not kept.\n"
+)
 
 
 def save_config(config: Config, path: Path) -> None:
@@ -121,8 +123,10 @@ def _identifiers(rules: IdentifierRules, *, braze_first: bool) -> list[list[dict
 
 def _goal(goal: Goal) -> dict[str, Any]:
     if isinstance(goal, ImportGoal):
-        audience: dict[str, Any] = {"segment_id": goal.audience.segment_id,
-                                    "name": goal.audience.name}
+        audience: dict[str, Any] = {
+            "segment_id": goal.audience.segment_id,
+            "name": goal.audience.name,
+        }
         if goal.audience.campaign_ids:
             audience["campaign_ids"] = list(goal.audience.campaign_ids)
         return {
@@ -136,11 +140,16 @@ def _goal(goal: Goal) -> dict[str, Any]:
                 {"braze": m.braze, "property": m.property, "strategy": m.strategy}
                 for m in goal.mappings
             ],
-            "remaining": {"enabled": goal.remaining.enabled, "prefix": goal.remaining.prefix,
-                          "strategy": goal.remaining.strategy},
-            "wait": {"poll_seconds": goal.wait.poll_seconds,
-                     "quiet_seconds": goal.wait.quiet_seconds,
-                     "timeout_minutes": goal.wait.timeout_minutes},
+            "remaining": {
+                "enabled": goal.remaining.enabled,
+                "prefix": goal.remaining.prefix,
+                "strategy": goal.remaining.strategy,
+            },
+            "wait": {
+                "poll_seconds": goal.wait.poll_seconds,
+                "quiet_seconds": goal.wait.quiet_seconds,
+                "timeout_minutes": goal.wait.timeout_minutes,
+            },
         }
     assert isinstance(goal, ExportGoal)
     mappings = []

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from bctui.store.segments import SegmentDef
+
 BRAZE_IDENTIFIERS: Final = ("external_id", "user_alias", "braze_id", "email", "phone")
 PRIMARY_IDENTIFIERS: Final = ("external_id", "user_alias", "braze_id")
 EXPORT_SOURCES: Final = (

@@ -23,7 +23,9 @@ class Paths:
     state_dir: Path
 
     @classmethod
-    def resolve(cls, config: str | Path | None = None, state_dir: str | Path | None = None) -> Paths:
+    def resolve(
+        cls, config: str | Path | None = None, state_dir: str | Path | None = None
+    ) -> Paths:
         """Flags win over environment variables, which win over the platform defaults."""
         config_path = config or os.environ.get(CONFIG_ENV) or default_config_path()
         state_path = state_dir or os.environ.get(STATE_ENV) or default_state_dir()

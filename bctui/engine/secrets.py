@@ -17,7 +17,9 @@ from bctui.errors import BctuiError, ExitCode
 from bctui.secret import Secret
 
 NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-_HEADER: Final = "# bctui secrets — keep this file private (mode 0600). Edit with `bctui secrets`.\n"
+_HEADER: Final = (
+    "# bctui secrets — keep this file private (mode 0600). Edit with `bctui secrets`.\n"
+)
 
 
 class SecretError(BctuiError):
@@ -48,8 +50,11 @@ class SecretsFile:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             # The decoder's message quotes no values, only positions.
             reason = str(exc) if isinstance(exc, tomllib.TOMLDecodeError) else "not UTF-8"
-            raise SecretError(f"the secrets file is malformed: {reason}", where=str(self.path),
-                              fix="fix or delete it, then `bctui secrets set NAME` again") from None
+            raise SecretError(
+                f"the secrets file is malformed: {reason}",
+                where=str(self.path),
+                fix="fix or delete it, then `bctui secrets set NAME` again",
+            ) from None
         return {k: v for k, v in raw.items() if isinstance(v, str)}
 
     def names(self) -> list[str]:
@@ -85,8 +90,10 @@ class SecretsFile:
 def check_name(name: str) -> None:
     """Refuse names that a `secret:NAME` reference could not spell."""
     if not NAME.match(name):
-        raise SecretError(f'"{name}" is not a valid secret name',
-                          fix="use letters, digits, _ . - (starting with a letter or _)")
+        raise SecretError(
+            f'"{name}" is not a valid secret name',
+            fix="use letters, digits, _ . - (starting with a letter or _)",
+        )
 
 
 def resolve(reference: str, secrets: SecretsFile, *, where: str = "") -> Secret:
@@ -95,13 +102,19 @@ def resolve(reference: str, secrets: SecretsFile, *, where: str = "") -> Secret:
     if sep and kind == "secret":
         found = secrets.get(name)
         if found is None:
-            raise SecretError(f'no secret named "{name}" in {secrets.path}', where=where,
-                              fix=f"run `bctui secrets set {name}` and paste the value")
+            raise SecretError(
+                f'no secret named "{name}" in {secrets.path}',
+                where=where,
+                fix=f"run `bctui secrets set {name}` and paste the value",
+            )
         return found
     if sep and kind == "env":
         value = os.environ.get(name)
         if value is None:
-            raise SecretError(f"environment variable {name} is not set", where=where,
-                              fix=f"export {name}=… before running bctui")
+            raise SecretError(
+                f"environment variable {name} is not set",
+                where=where,
+                fix=f"export {name}=… before running bctui",
+            )
         return Secret(value)
     return Secret(reference)

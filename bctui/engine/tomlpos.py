@@ -2,7 +2,8 @@
 
 `tomllib` gives positions only for syntax errors. This scanner walks a document that `tomllib` has
 already accepted and records the line where each key, array element and inline-table entry starts,
-keyed by the same paths the validator uses: ``("connection", 0, "goal", 1, "mappings", 2, "strategy")``.
+keyed by the same paths the validator uses, such as
+``("connection", 0, "goal", 1, "mappings", 2, "strategy")``.
 It is deliberately forgiving: anything it cannot follow is simply left without a line.
 """
 
@@ -186,7 +187,9 @@ def _table_path(names: list[str], counters: dict[tuple[str, ...], int], *, is_ar
         if last and is_array:
             counters[prefix] = counters.get(prefix, -1) + 1
             # A new element starts its own sub-arrays afresh.
-            for other in [k for k in counters if len(k) > len(prefix) and k[: len(prefix)] == prefix]:
+            for other in [
+                k for k in counters if len(k) > len(prefix) and k[: len(prefix)] == prefix
+            ]:
                 del counters[other]
             path.append(counters[prefix])
         elif prefix in counters:

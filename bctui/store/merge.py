@@ -41,7 +41,7 @@ def merge(strategy: str, current: Sequence[Scalar], incoming: object) -> list[Sc
         raise ValueError(
             f'unknown merge strategy "{strategy}"; use one of {", ".join(STRATEGIES)}'
         )
-    if type(incoming) is str:  # the common case, without the general conversion
+    if type(incoming) is str and "\x00" not in incoming:  # the common case, made short
         return function(current, [incoming] if incoming else [])
     try:
         new = normalize(incoming)

@@ -51,7 +51,7 @@ class ProfileWrite:
     The profile is found by `profile_id` when given (and created with that id if missing), else by
     `match`: an OR of AND-groups of identifiers, the first group that some profile satisfies wins,
     and when several profiles satisfy it the oldest is used. With no profile found, a new one is
-    created (with a new uuid4 unless `profile_id` names it) when `create` is true.
+    created (with a new time-ordered UUID unless `profile_id` names it) when `create` is true.
 
     `updates` are (property, strategy, incoming) triples applied in order; `interactions_viewed`
     are added to the profile's list (no duplicates, order kept).
@@ -67,6 +67,8 @@ class ProfileWrite:
     def __post_init__(self) -> None:
         if self.permission_level is not None:
             permission_rank(self.permission_level)
+        if self.profile_id is not None and (not self.profile_id or "\x00" in self.profile_id):
+            raise ValueError("a profile id must be a non-empty text without NUL characters")
 
 
 @dataclass(frozen=True, slots=True)

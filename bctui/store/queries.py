@@ -52,10 +52,12 @@ def lookup(
             found.setdefault((True, value), []).append(pid)
     for start in range(0, len(numbers), _CHUNK):
         chunk = numbers[start:start + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        # A number is found by its value, numeric text by its reading in `num`.
         rows = conn.execute(
-            f"SELECT num, pid FROM prop WHERE name = ? AND num IN ({', '.join('?' * len(chunk))})"
-            " ORDER BY pid",
-            (name, *chunk),
+            f"SELECT value, pid FROM prop WHERE name = ? AND value IN ({marks}) UNION ALL "
+            f"SELECT num, pid FROM prop WHERE name = ? AND num IN ({marks}) ORDER BY 2",
+            (name, *chunk, name, *chunk),
         )
         for number, pid in rows:
             pids = found.setdefault((False, number), [])

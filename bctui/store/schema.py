@@ -42,7 +42,9 @@ STORE_MIGRATIONS: Final[tuple[Migration, ...]] = (
         "CREATE UNIQUE INDEX profile_seq ON profile (seq)",
         # The value index: one row per property value, clustered by (name, value) for identifier
         # lookups and segment rules. `value` has no declared type so SQLite keeps each value as
-        # given (12 stays an integer, "12" text); `num` is its numeric reading (12 for "12").
+        # given (12 stays an integer, "12" text); `num` is the numeric reading of numeric text
+        # (12 for "12"), NULL otherwise: a number is found through `value` itself, so it costs
+        # one index entry, not two.
         """CREATE TABLE prop (
             name TEXT NOT NULL,
             value NOT NULL,

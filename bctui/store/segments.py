@@ -79,7 +79,8 @@ def segment_sql(
     `correlated=True` gives `EXISTS (…)` over the row's own `properties` JSON: a few
     microseconds per row visited, and no work for rows not visited — best when only the changed
     rows are read. Both forms mean the same; either works in a WHERE clause and as a SELECT
-    column (0/1).
+    column (0/1). Run it on a store connection (`ProfileStore.query`, `Transaction.execute`):
+    it may call the SQL functions `register_functions` adds.
     """
     if not segment.rules:
         return ("1" if segment.match == "all" else "0"), []
@@ -97,14 +98,23 @@ def rule_sql(
     rule: Rule, *, alias: str = "p", correlated: bool = False
 ) -> tuple[str, list[object]]:
     """A SQL predicate for one rule; see `segment_sql` for the two forms."""
+    branches, negate = _conditions(rule, indexed=not correlated)
+    params: list[object] = []
     if correlated:
-        condition, params, negate = _condition(rule, "v.value", f"{NUMERIC_FUNCTION}(v.value)")
+        condition = " OR ".join(f"({sql})" for sql, _ in branches) or "0"
+        for _, branch_params in branches:
+            params.extend(branch_params)
         sql = (f"EXISTS (SELECT 1 FROM json_each({alias}.properties) AS k, json_each(k.value) AS v"
-               f" WHERE k.key = ? AND {condition})")
+               f" WHERE k.key = ? AND ({condition}))")
+        params.insert(0, rule.property)
     else:
-        condition, params, negate = _condition(rule, "v.value", "v.num")
-        sql = f"{alias}.pid IN (SELECT v.pid FROM prop AS v WHERE v.name = ? AND {condition})"
-    return (f"NOT {sql}" if negate else sql), [rule.property, *params]
+        # One SELECT per branch: each is a range of one index, where an OR would scan.
+        selects = []
+        for condition, branch_params in branches or [("0", [])]:
+            selects.append(f"SELECT v.pid FROM prop AS v WHERE v.name = ? AND {condition}")
+            params.extend([rule.property, *branch_params])
+        sql = f"{alias}.pid IN ({' UNION ALL '.join(selects)})"
+    return (f"NOT {sql}" if negate else sql), params
 
 
 def register_functions(conn: sqlite3.Connection) -> None:
@@ -113,38 +123,52 @@ def register_functions(conn: sqlite3.Connection) -> None:
     conn.create_function(NUMERIC_FUNCTION, 1, numeric_reading, deterministic=True)
 
 
-def _condition(rule: Rule, value: str, num: str) -> tuple[str, list[object], bool]:
-    """(condition on one value, its parameters, whether the rule is negated).
+Branch = tuple[str, list[object]]
 
-    `value` is the SQL for the value as stored, `num` for its numeric reading (NULL if none).
+
+def _conditions(rule: Rule, *, indexed: bool) -> tuple[list[Branch], bool]:
+    """(alternative conditions on one value `v.value`, any of which matches; whether the rule is
+    negated). No alternatives means nothing matches.
+
+    `indexed`: the value is a row of the value index, whose `num` holds the numeric reading of
+    numeric text (a number's reading is its value); otherwise the reading is computed.
     """
     op, operand = rule.op, rule.value
     if op == "exists":
-        return "1", [], False
+        return [("1", [])], False
+    if op == "contains":
+        return [(f"{CONTAINS_FUNCTION}(v.value, ?)", [_text(operand).casefold()])], False
     if op == "in":
         values: Sequence[Scalar] = operand  # type: ignore[assignment]
         texts = [v for v in values if isinstance(v, str)]
         numbers = [v for v in values if not isinstance(v, str)]
-        parts: list[str] = []
+        branches: list[Branch] = []
         if texts:
-            parts.append(f"{value} IN ({', '.join('?' * len(texts))})")
+            branches.append((f"v.value IN ({', '.join('?' * len(texts))})", list(texts)))
         if numbers:
-            parts.append(f"{num} IN ({', '.join('?' * len(numbers))})")
-        if not parts:
-            return "0", [], False
-        return "(" + " OR ".join(parts) + ")", [*texts, *numbers], False
-    if op == "contains":
-        return f"{CONTAINS_FUNCTION}({value}, ?)", [_text(operand).casefold()], False
-    numeric = not isinstance(operand, str)
-    if op in ("eq", "ne"):
-        return (f"{num} = ?" if numeric else f"{value} = ?"), [operand], op == "ne"
-    sign = _COMPARE[op]
-    if numeric:
-        return f"{num} {sign} ?", [operand], False
-    if sign in ("<", "<="):
-        # Numbers sort before all text in SQLite; `>= ''` keeps the comparison to text values.
-        return f"{value} >= '' AND {value} {sign} ?", [operand], False
-    return f"{value} {sign} ?", [operand], False
+            branches.extend(_numeric("IN", numbers, indexed=indexed))
+        return branches, False
+    sign = _COMPARE.get(op, "=")
+    if isinstance(operand, str):
+        if sign in ("<", "<="):
+            # Numbers sort before all text in SQLite; `>= ''` keeps the comparison to text.
+            return [(f"v.value >= '' AND v.value {sign} ?", [operand])], False
+        return [(f"v.value {sign} ?", [operand])], op == "ne"
+    assert isinstance(operand, int | float)
+    return _numeric(sign, [operand], indexed=indexed), op == "ne"
+
+
+def _numeric(sign: str, operands: Sequence[Scalar], *, indexed: bool) -> list[Branch]:
+    """Conditions comparing the value's numeric reading with the operand(s)."""
+    marks = f"({', '.join('?' * len(operands))})" if sign == "IN" else "?"
+    if not indexed:
+        return [(f"{NUMERIC_FUNCTION}(v.value) {sign} {marks}", list(operands))]
+    # A number is its own reading (numbers sort before all text: `< ''` bounds the way up);
+    # numeric text has its reading in `num`.
+    numbers = f"v.value {sign} {marks}"
+    if sign in (">", ">="):
+        numbers = f"{numbers} AND v.value < ''"
+    return [(numbers, list(operands)), (f"v.num {sign} {marks}", list(operands))]
 
 
 def numeric_reading(value: object) -> int | float | None:

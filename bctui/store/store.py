@@ -154,12 +154,25 @@ class ProfileStore:
                 out[value] = [ids[pid] for pid in pid_list]
         return out
 
-    def count(self, segment: SegmentDef | None = None) -> int:
-        """The number of profiles, or of a segment's members."""
-        if segment is None:
+    def count(
+        self, segment: SegmentDef | None = None, *, since_seq: int = 0,
+        until_seq: int | None = None,
+    ) -> int:
+        """The number of profiles (or of a segment's members) changed after `since_seq` and up to
+        `until_seq`; by default, all of them. A small delta is counted from its own rows."""
+        where = ["p.seq > ?"]
+        params: list[object] = [since_seq]
+        if until_seq is not None:
+            where.append("p.seq <= ?")
+            params.append(until_seq)
+        if segment is not None:
+            correlated = self._few_changes(self._conn, since_seq)
+            predicate, segment_params = segment_sql(segment, correlated=correlated)
+            where.append(predicate)
+            params.extend(segment_params)
+        elif since_seq <= 0 and until_seq is None:
             return int(self._conn.execute("SELECT count(*) FROM profile").fetchone()[0])
-        predicate, params = segment_sql(segment)
-        sql = f"SELECT count(*) FROM profile p WHERE {predicate}"
+        sql = f"SELECT count(*) FROM profile p WHERE {' AND '.join(where)}"
         return int(self._conn.execute(sql, params).fetchone()[0])
 
     def segment_counts(self, segments: Iterable[SegmentDef]) -> dict[str, int]:

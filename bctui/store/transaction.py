@@ -49,11 +49,6 @@ class Transaction:
         self._check_open()
         return self._conn.executemany(sql, rows)
 
-    def next_seq(self) -> int:
-        """Allocate a change sequence number (for a caller that changes profiles itself)."""
-        self._check_open()
-        return self._next_seq()
-
     def _next_seq(self) -> int:
         if self._seq is None:
             self._seq = self._seq_at_start = current_seq(self._conn)

@@ -38,7 +38,7 @@ def normalize(value: object) -> list[Scalar]:
     value (the first one given is kept), while 12 and "12" are different values.
     """
     kind = type(value)
-    if kind is str:
+    if kind is str and "\x00" not in value:  # type: ignore[operator]
         return [value] if value else []  # type: ignore[list-item]
     if kind is list or kind is tuple:
         out: list[Scalar] = []
@@ -60,6 +60,9 @@ def scalar_of(value: object) -> Scalar | None:
     """One raw item as a scalar, or None for "no value"; lists inside lists become JSON text."""
     kind = type(value)
     if kind is str:
+        if "\x00" in value:  # type: ignore[operator]
+            raise MergeError(f"the text {display(value)} contains a NUL character, which cannot "
+                             "be stored; remove it", value=value)
         return value or None  # type: ignore[return-value]
     if kind is bool:
         return "true" if value else "false"

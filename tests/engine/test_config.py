@@ -92,37 +92,77 @@ def test_syntax_error_names_the_line() -> None:
     [
         # unknown keys, with a suggestion when one is close
         ('name = "Main"', 'name = "Main"\nenabeld = true', "connection[0].enabeld", "enabled"),
-        ('bucket = "exports"', 'bucket = "exports"\nregoin = "x"', "connection[0].s3.regoin",
-         "region"),
-        ('strategy = "sum" }', 'strategy = "sum", weight = 2 }',
-         "connection[0].goal[0].mappings[1].weight", "remove it"),
+        (
+            'bucket = "exports"',
+            'bucket = "exports"\nregoin = "x"',
+            "connection[0].s3.regoin",
+            "region",
+        ),
+        (
+            'strategy = "sum" }',
+            'strategy = "sum", weight = 2 }',
+            "connection[0].goal[0].mappings[1].weight",
+            "remove it",
+        ),
         # wrong types
         ('name = "Main"', 'name = "Main"\nenabled = "yes"', "connection[0].enabled", "true"),
         ('name = "Main"', 'name = "Main"\nlabels = "prod"', "connection[0].labels", "["),
         # unknown strategy, op, source, identifier
-        ('strategy = "sum"', 'strategy = "summ"', "connection[0].goal[0].mappings[1].strategy",
-         "set, add, sum"),
+        (
+            'strategy = "sum"',
+            'strategy = "summ"',
+            "connection[0].goal[0].mappings[1].strategy",
+            "set, add, sum",
+        ),
         ('op = "gte"', 'op = "greater"', "segment[0].rules[0].op", "eq, ne, in"),
-        ('source = "static"', 'source = "constant"', "connection[0].goal[1].mappings[1].source",
-         "static"),
-        ('braze = "external_id", property = "ext" }', 'braze = "uid", property = "ext" }',
-         "connection[0].goal[0].identifiers[0][0].braze", "external_id"),
+        (
+            'source = "static"',
+            'source = "constant"',
+            "connection[0].goal[1].mappings[1].source",
+            "static",
+        ),
+        (
+            'braze = "external_id", property = "ext" }',
+            'braze = "uid", property = "ext" }',
+            "connection[0].goal[0].identifiers[0][0].braze",
+            "external_id",
+        ),
         # goals naming a missing segment
         ('segment = "vip"', 'segment = "vips"', "connection[0].goal[1].segment", "[[segment]]"),
         # http endpoints only on loopback
-        ('"https://rest.iad-01.braze.com"', '"http://rest.iad-01.braze.com"',
-         "connection[0].braze.endpoint", "https"),
+        (
+            '"https://rest.iad-01.braze.com"',
+            '"http://rest.iad-01.braze.com"',
+            "connection[0].braze.endpoint",
+            "https",
+        ),
         # a literal secret
-        ('api_key = "secret:braze-main"', 'api_key = "0123456789abcdef-real-key"',
-         "connection[0].braze.api_key", "bctui secrets set"),
-        ('"env:S3_SECRET"', '"wJalrXUtnFEMI/K7MDENG"', "connection[0].s3.secret_access_key",
-         "secret:"),
+        (
+            'api_key = "secret:braze-main"',
+            'api_key = "0123456789abcdef-real-key"',
+            "connection[0].braze.api_key",
+            "bctui secrets set",
+        ),
+        (
+            '"env:S3_SECRET"',
+            '"wJalrXUtnFEMI/K7MDENG"',
+            "connection[0].s3.secret_access_key",
+            "secret:",
+        ),
         # an export mapping naming an unknown Braze field, a rule without its value
-        ('braze = "first_name", property', 'braze = "frist_name", property',
-         "connection[0].goal[0].mappings[0].braze", "first_name"),
+        (
+            'braze = "first_name", property',
+            'braze = "frist_name", property',
+            "connection[0].goal[0].mappings[0].braze",
+            "first_name",
+        ),
         ('op = "gte", value = 1000', 'op = "gte"', "segment[0].rules[0].value", "value"),
-        ('op = "gte", value = 1000', 'op = "exists", value = 1000', "segment[0].rules[0].value",
-         "remove"),
+        (
+            'op = "gte", value = 1000',
+            'op = "exists", value = 1000',
+            "segment[0].rules[0].value",
+            "remove",
+        ),
     ],
 )
 def test_each_invalid_value_is_refused_with_key_and_fix(
@@ -140,8 +180,13 @@ def test_each_invalid_value_is_refused_with_key_and_fix(
 def test_lines_point_at_the_offending_key() -> None:
     text = BASE.replace('strategy = "sum"', 'strategy = "summ"')
     issue = only_issue(text)
-    assert text.splitlines()[issue.line - 1].lstrip().startswith(  # type: ignore[operator]
-        '{ braze = "custom_attributes.points"')
+    assert (
+        text.splitlines()[issue.line - 1]
+        .lstrip()
+        .startswith(  # type: ignore[operator]
+            '{ braze = "custom_attributes.points"'
+        )
+    )
 
 
 def test_a_literal_secret_is_never_echoed() -> None:
@@ -172,8 +217,11 @@ def test_every_problem_is_reported_at_once() -> None:
     text = BASE.replace('strategy = "sum"', 'strategy = "x"').replace('op = "gte"', 'op = "y"')
     text = text.replace('segment = "vip"', 'segment = "nope"')
     keys = {i.key for i in issues_of(text)}
-    assert {"connection[0].goal[0].mappings[1].strategy", "segment[0].rules[0].op",
-            "connection[0].goal[1].segment"} <= keys
+    assert {
+        "connection[0].goal[0].mappings[1].strategy",
+        "segment[0].rules[0].op",
+        "connection[0].goal[1].segment",
+    } <= keys
 
 
 def test_loopback_http_endpoints_are_allowed() -> None:
@@ -199,11 +247,15 @@ def test_identifier_groups_with_two_primary_identifiers_are_refused() -> None:
 
 
 def test_user_alias_needs_a_label() -> None:
-    text = BASE.replace('{ braze = "external_id", property = "ext" }',
-                        '{ braze = "user_alias", property = "alias" }')
+    text = BASE.replace(
+        '{ braze = "external_id", property = "ext" }',
+        '{ braze = "user_alias", property = "alias" }',
+    )
     assert only_issue(text).key == "connection[0].goal[0].identifiers[0][0].label"
-    text = BASE.replace('{ braze = "external_id", property = "ext" }',
-                        '{ braze = "user_alias", label = "crm", property = "alias" }')
+    text = BASE.replace(
+        '{ braze = "external_id", property = "ext" }',
+        '{ braze = "user_alias", label = "crm", property = "alias" }',
+    )
     goal = parse_config(text).connections[0].goals[0]
     assert goal.identifiers[0][0].label == "crm"
 
@@ -212,17 +264,23 @@ def test_user_alias_needs_a_label() -> None:
     ("schedule", "key"),
     [
         ('{ kind = "weekly" }', "connection[0].schedule.kind"),
-        ('{ kind = "days_of_week", days = ["mon", "fry"], at = "01:30" }',
-         "connection[0].schedule.days[1]"),
+        (
+            '{ kind = "days_of_week", days = ["mon", "fry"], at = "01:30" }',
+            "connection[0].schedule.days[1]",
+        ),
         ('{ kind = "days_of_week", days = ["mon"], at = "25:00" }', "connection[0].schedule.at"),
         ('{ kind = "times_per_day", times = 0 }', "connection[0].schedule.times"),
         ('{ kind = "day_of_month", day = 32, at = "01:00" }', "connection[0].schedule.day"),
-        ('{ kind = "weekday_of_month", week = 6, day = "tue", at = "01:00" }',
-         "connection[0].schedule.week"),
+        (
+            '{ kind = "weekday_of_month", week = 6, day = "tue", at = "01:00" }',
+            "connection[0].schedule.week",
+        ),
         ('{ kind = "cron", expr = "61 * * * *" }', "connection[0].schedule.expr"),
         ('{ kind = "manual", at = "01:00" }', "connection[0].schedule.at"),
-        ('{ kind = "times_per_day", times = 4, timezone = "Mars/Base" }',
-         "connection[0].schedule.timezone"),
+        (
+            '{ kind = "times_per_day", times = 4, timezone = "Mars/Base" }',
+            "connection[0].schedule.timezone",
+        ),
     ],
 )
 def test_schedules_are_validated(schedule: str, key: str) -> None:
@@ -255,3 +313,8 @@ def test_missing_file() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(Path("/nonexistent/connections.toml"))
     assert "does not exist" in str(caught.value) and "BCTUI_CONFIG" in str(caught.value)
+
+
+def test_non_finite_rule_values_are_refused() -> None:
+    issue = only_issue(BASE.replace("value = 1000", "value = nan"))
+    assert issue.key == "segment[0].rules[0].value" and "finite" in issue.fix

@@ -1,4 +1,4 @@
-"""The secrets file: 0600, refused when readable by others, references resolved, values never shown."""
+"""The secrets file: 0600, refused when others can read it, references resolved, values hidden."""
 
 from __future__ import annotations
 

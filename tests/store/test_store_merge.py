@@ -230,7 +230,7 @@ def test_normalize(raw: Any, expected: list[Any]) -> None:
 
 
 @pytest.mark.parametrize("raw", [2**63, -(2**63) - 1, math.inf, -math.inf, math.nan, object(),
-                                 b"bytes", [1, {1, 2}]])
+                                 b"bytes", [1, {1, 2}], "nul\x00", ["ok", "\x00"]])
 def test_normalize_refuses_values_the_store_cannot_keep(raw: Any) -> None:
     with pytest.raises(MergeError):
         normalize(raw)

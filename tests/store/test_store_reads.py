@@ -89,3 +89,12 @@ def test_count(filled: ProfileStore) -> None:
     assert filled.count(NL) == 2
     assert filled.count(BIG) == 2
     assert filled.get("nope") is None
+
+
+@pytest.mark.parametrize(("since", "until", "everyone", "nl"),
+                         [(0, None, 4, 2), (2, None, 3, 2), (2, 4, 2, 1), (4, 4, 0, 0),
+                          (5, None, 0, 0), (0, 3, 2, 1)])
+def test_count_a_change_range(filled: ProfileStore, since: int, until: int | None,
+                              everyone: int, nl: int) -> None:
+    assert filled.count(since_seq=since, until_seq=until) == everyone
+    assert filled.count(NL, since_seq=since, until_seq=until) == nl

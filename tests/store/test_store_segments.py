@@ -135,7 +135,10 @@ def test_segment_counts_and_predicates_as_columns(seeded: ProfileStore) -> None:
     [
         (Rule("country", "eq", "NL"), "PRIMARY KEY (name=? AND value=?)"),
         (Rule("score", "gt", 5), "INDEX prop_num (name=? AND num>?)"),
+        (Rule("score", "gt", 5), "PRIMARY KEY (name=? AND value>? AND value<?)"),
+        (Rule("score", "lte", 5), "PRIMARY KEY (name=? AND value<?)"),
         (Rule("score", "in", (1, 2)), "INDEX prop_num (name=? AND num=?)"),
+        (Rule("score", "in", (1, 2)), "PRIMARY KEY (name=? AND value=?)"),
         (Rule("joined", "lt", "2024"), "PRIMARY KEY (name=? AND value>? AND value<?)"),
     ],
 )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from datetime import UTC
 from pathlib import Path
 
@@ -285,3 +287,60 @@ def test_unknown_strategy_aborts_the_transaction(store: ProfileStore) -> None:
     with pytest.raises(ValueError, match="unknown merge strategy"), store.transaction() as tx:
         tx.apply_many([ProfileWrite("p1"), ProfileWrite("p2", [("a", "replace", 1)])])
     assert store.count() == 0
+
+
+WEIRD = ["tab\tand\nnewline", 'quote " and \\ backslash', "\u2028 \u2029",
+         "emoji 🚀 and 東京", "\x7f\x1b[31m", " 12 ", "0012", "1e3", "-.5", "é" * 300]
+
+
+def test_any_text_is_indexed_exactly_and_leaves_the_index_exactly(store: ProfileStore) -> None:
+    put(store, "p1", weird=WEIRD)
+    profile = store.get("p1")
+    assert profile is not None and profile.properties["weird"] == WEIRD
+    for value in WEIRD:
+        assert store.find("weird", value) == ["p1"], value
+    assert store.find("weird", 12) == ["p1"]  # " 12 " and "0012" read as 12
+    assert store.find("weird", 1000) == ["p1"]
+    assert store.find("weird", -0.5) == ["p1"]
+    put(store, "p1", weird=WEIRD[:2], strategy="set")
+    for value in WEIRD[2:]:
+        assert store.find("weird", value) == [], value
+    assert store.find("weird", 12) == []
+    assert store.query("SELECT count(*) FROM prop").fetchone()[0] == 2
+    put(store, "p1", weird=None, strategy="clear")
+    assert store.query("SELECT count(*) FROM prop").fetchone()[0] == 0
+
+
+def test_numbers_are_indexed_exactly(store: ProfileStore) -> None:
+    floats = [0.1 + 0.2, 1e-300, 5e-324, 1.7976931348623157e308, -2.5, 1 / 3]
+    put(store, "p1", f=floats, i=[2**63 - 1, -(2**63), 0])
+    for value in [*floats, 2**63 - 1, -(2**63), 0]:
+        assert store.find("f" if isinstance(value, float) else "i", value) == ["p1"], value
+    put(store, "p1", f=[], i=[], strategy="clear")
+    assert store.query("SELECT count(*) FROM prop").fetchone()[0] == 0
+
+
+def test_nul_characters_are_refused(store: ProfileStore) -> None:
+    with store.transaction() as tx:
+        results = tx.apply_many([ProfileWrite("p1", [("a", "set", "x\x00y")]),
+                                 ProfileWrite("p2", [("a\x00b", "set", "x")]),
+                                 ProfileWrite("p3", [("a", "add", ["ok", "x\x00"])])])
+    assert [r.outcome for r in results] == ["failed"] * 3
+    assert "NUL" in str(results[0].errors[0]) and "NUL" in str(results[1].errors[0])
+    with pytest.raises(ValueError, match="NUL"):
+        ProfileWrite("id\x00")
+    assert store.count() == 0
+
+
+def test_new_profiles_get_time_ordered_uuids(store: ProfileStore) -> None:
+    with store.transaction() as tx:
+        results = tx.apply_many([ProfileWrite() for _ in range(50)])
+    ids = [r.profile_id or "" for r in results]
+    assert len(set(ids)) == 50
+    for profile_id in ids:
+        parsed = uuid.UUID(profile_id)
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+        assert str(parsed) == profile_id
+    stamps = [uuid.UUID(i).int >> 80 for i in ids]
+    assert stamps == sorted(stamps)
+    assert abs(stamps[0] - time.time() * 1000) < 60_000

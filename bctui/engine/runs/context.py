@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bctui.engine.models import Connection
 from bctui.engine.runs.events import Event, LogLine, PhaseChanged, Progress
-from bctui.engine.runs.state import GoalState, save_goal
+from bctui.engine.runs.state import FINISHED, GoalState, save_goal
 from bctui.engine.secrets import SecretsFile
 from bctui.errors import BctuiError, ExitCode
 from bctui.store import ProfileStore
 from bctui.store.transaction import Transaction
 
 COUNT_NAMES = ("checked", "created", "updated", "unchanged", "skipped", "failed")
+SIGNAL_POLL_SECONDS = 0.1
 
 
 class Cancelled(BctuiError):
@@ -30,26 +32,40 @@ class CancelToken:
     """Set from a signal handler or another thread; checked by the engine at safe points."""
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self._cancelled = False
+        self._wake = threading.Event()
 
     def cancel(self) -> None:
-        """Ask the run to stop at its next safe point."""
-        self._event.set()
+        """Ask the run to stop at its next safe point (from any thread)."""
+        self._cancelled = True
+        self._wake.set()
+
+    def cancel_from_signal(self) -> None:
+        """`cancel()` for a signal handler. It takes no lock: the handler runs in the main thread
+        between two bytecodes, possibly while that thread holds the wake-up event's lock inside
+        `sleep`, and taking it again there would hang the run for good."""
+        self._cancelled = True
 
     @property
     def cancelled(self) -> bool:
-        """True once cancel() was called."""
-        return self._event.is_set()
+        """True once the run was asked to stop."""
+        return self._cancelled
 
     def check(self) -> None:
-        """Raise Cancelled if cancel() was called."""
-        if self._event.is_set():
+        """Raise Cancelled if the run was asked to stop."""
+        if self._cancelled:
             raise Cancelled()
 
     def sleep(self, seconds: float) -> None:
-        """Wait, waking early (with Cancelled) when the run is cancelled."""
-        if self._event.wait(max(0.0, seconds)):
-            raise Cancelled()
+        """Wait, waking early (with Cancelled) when the run is cancelled; a cancel from a signal
+        handler is noticed within SIGNAL_POLL_SECONDS."""
+        deadline = time.monotonic() + max(0.0, seconds)
+        while not self._cancelled:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wake.wait(min(remaining, SIGNAL_POLL_SECONDS))
+        raise Cancelled()
 
 
 @dataclass
@@ -66,7 +82,6 @@ class GoalRun:
     state: GoalState
     dry_run: bool = False
     full: bool = False
-    segments_of: tuple[object, ...] = field(default=())
 
     @property
     def name(self) -> str:
@@ -94,3 +109,9 @@ class GoalRun:
         """Persist the goal's progress in the caller's transaction (never in a dry run)."""
         if not self.dry_run:
             save_goal(tx, self.run_id, self.state)
+
+    def finish(self, tx: Transaction) -> None:
+        """Mark the goal FINISHED in the transaction that commits its last work, so that a crash
+        before the runner's own bookkeeping never makes a resumed run repeat the goal."""
+        self.state.state = FINISHED
+        self.save(tx)

@@ -1,4 +1,5 @@
-"""Typed run events: what a run reports, written as JSON lines to its run log and handed to a callback.
+"""Typed run events: what a run reports, written as JSON lines to its run log and handed to a
+callback.
 
 Front ends never look inside the engine: the CLI turns these into Rich progress, the TUI into
 messages, and `bctui watch` reads them back from the log with `read_events`.
@@ -30,7 +31,9 @@ class Event:
 
     def to_json(self) -> bytes:
         """One JSON line (without the newline)."""
-        return orjson.dumps({"type": self.kind, **dataclasses.asdict(self)})
+        # Fields hold only JSON values, so the instance dict serializes as it is (far cheaper
+        # than dataclasses.asdict, which deep-copies).
+        return orjson.dumps({"type": self.kind, **vars(self)})
 
 
 @dataclass(frozen=True)
@@ -109,8 +112,8 @@ class GoalFinished(Event):
 
     kind: ClassVar[str] = "goal_finished"
     goal: str
-    type: str
-    state: str  # FINISHED | FAILED | CANCELLED | SKIPPED
+    goal_type: str  # import | export (not `type`: in the log, `type` names the event)
+    state: str  # FINISHED | FAILED | CANCELLED
     counts: dict[str, int]
     data_points: int
     seconds: float
@@ -170,6 +173,10 @@ class EventLog:
         self.progress_interval = progress_interval
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._file: IO[bytes] = open(path, "ab")  # noqa: SIM115 - closed in close()
+        if _torn(path):
+            # A run killed mid-write can leave half a line; the run that resumes it appends to
+            # the same log, so start on a line of our own and keep every new event readable.
+            self._file.write(b"\n")
         self._pending: dict[str, Progress] = {}
         self._last_progress: dict[str, float] = {}
 
@@ -204,6 +211,15 @@ class EventLog:
         """Flush coalesced progress and close the file."""
         self._flush_pending(None)
         self._file.close()
+
+
+def _torn(path: Path) -> bool:
+    """Whether the file ends in the middle of a line."""
+    with open(path, "rb") as handle:
+        if handle.seek(0, os.SEEK_END) == 0:
+            return False
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"
 
 
 def read_events(path: Path) -> Iterator[Event]:

@@ -1,12 +1,13 @@
 """Export goals (store → Braze): the segment's changed profiles, their changed attributes, sent as
 /users/track batches of 75, concurrently, paced by Braze's rate-limit headers.
 
-Exactly-once bookkeeping: what each delivered profile now holds in Braze is recorded with the
-goal (`export_sent`), rejected profiles go to a retry list (`export_failure`), and the watermark
-only moves past a profile once every profile before it in change order was delivered or rejected.
-Batches finish out of order, so the watermark follows the longest finished prefix. A crash loses
-at most the bookkeeping of the last second: those profiles are compared again on the next run,
-and whatever Braze already has is not sent twice.
+Bookkeeping: what each delivered profile now holds in Braze, and the identifiers it went under,
+is recorded with the goal (`export_sent`), rejected profiles go to a retry list
+(`export_failure`), and the watermark only moves past a profile once every profile before it in
+change order was delivered or rejected. Batches finish out of order, so the watermark follows the
+longest finished prefix. A crash loses at most the bookkeeping of the last checkpoint interval:
+those profiles are sent again by the resumed run. Attribute writes are idempotent, so Braze ends
+up the same; only their data points are spent twice.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from bctui.braze import BrazeClient, TrackResult, WaitEvent
+from bctui.braze import BrazeClient, RetryPolicy, TrackResult, WaitEvent
 from bctui.engine.models import ExportGoal, ExportMapping, IdentifierRules
 from bctui.engine.runs import state as st
 from bctui.engine.runs.context import Cancelled, GoalRun
@@ -32,6 +33,10 @@ from bctui.store.segments import SegmentDef, segment_sql
 BATCH_SIZE: Final = 75
 CHECKPOINT_SECONDS: Final = 1.0
 LOOKUP_PAGE: Final = 500
+# One batch of a long export may meet a run of 5xx answers or dropped connections: with the
+# client's default six tries, one unlucky batch in a few thousand would fail the whole goal at
+# 10-20% errors. Twelve tries (backoff capped at 30 s) ride out a few minutes of trouble.
+EXPORT_RETRY: Final = RetryPolicy(max_attempts=12)
 
 
 @dataclass
@@ -40,6 +45,7 @@ class Planned:
 
     profile_id: str
     attrs: dict[str, Any]  # every mapped attribute's current value (None = empty)
+    ids: dict[str, Any]  # the Braze identifiers it is sent under
     first_time: bool  # never delivered to this goal before
     data_points: int
 
@@ -115,7 +121,7 @@ def changed_attributes(attrs: dict[str, Any], last: dict[str, Any] | None,
 class _Settled:
     """Delivery results waiting for the next checkpoint."""
 
-    sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    sent: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
     delivered: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # retries that no longer qualify
@@ -125,7 +131,7 @@ class Exporter:
     """Runs one export goal."""
 
     def __init__(self, run: GoalRun, goal: ExportGoal, segment: SegmentDef,
-                 all_segments: tuple[SegmentDef, ...], *, concurrency: int = 64) -> None:
+                 all_segments: tuple[SegmentDef, ...], *, concurrency: int = 192) -> None:
         self.run = run
         self.goal = goal
         self.segment = segment
@@ -175,7 +181,8 @@ class Exporter:
         finally:
             self._checkpoint()  # keep what was delivered, whatever stopped the sending
         self.resolved = gs.upper
-        self._checkpoint()
+        self._checkpoint(final=True)
+        crash_point("export.completed")
 
     def _count_delta(self, since: int, upper: int) -> int:
         sql, params = segment_sql(self.segment, correlated=True)
@@ -194,7 +201,8 @@ class Exporter:
         self.run.phase("sending", f"batches of up to {BATCH_SIZE}")
         try:
             async with BrazeClient(braze.endpoint, key, on_wait=self._on_wait,
-                                   max_connections=self.concurrency) as client:
+                                   max_connections=self.concurrency,
+                                   retry=EXPORT_RETRY) as client:
                 results = client.track_batches(self._abatches(), concurrency=self.concurrency)
                 async with contextlib.aclosing(results):
                     async for batch, result in results:
@@ -267,9 +275,12 @@ class Exporter:
         if retries:
             yield retries
         page: list[tuple[Profile, list[str], bool]] = []
-        for profile, names in run.store.iter_profiles(
-                segment=self.segment, since_seq=gs.cursor or 0, until_seq=gs.upper,
-                segments_of=self.all_segments, batch=LOOKUP_PAGE):
+        profiles = run.store.iter_profiles(segment=self.segment, since_seq=gs.cursor or 0,
+                                           segments_of=self.all_segments, batch=LOOKUP_PAGE)
+        for profile, names in profiles:
+            if profile.seq > (gs.upper or 0):
+                profiles.close()  # changed after this run began: the next delta has it
+                break
             if profile.id in self.retry_ids:
                 continue
             page.append((profile, names, False))
@@ -279,7 +290,7 @@ class Exporter:
         if page:
             yield page
 
-    def _plan_profile(self, profile: Profile, segments: list[str], last: dict[str, Any] | None,
+    def _plan_profile(self, profile: Profile, segments: list[str], last: st.Sent | None,
                       is_retry: bool) -> tuple[Planned, dict[str, Any]] | None:
         run = self.run
         self.examined += 1
@@ -296,12 +307,15 @@ class Exporter:
                 self.settled.dropped.append(profile.id)
             return None
         attrs = attribute_values(profile, segments, self.goal.mappings)
-        changed = changed_attributes(attrs, last, everything=self.everything)
+        previous = None if last is None else last.attrs
+        if last is not None and last.ids is not None and last.ids != ids:
+            previous = None  # Braze knows the profile as another user now: send it everything
+        changed = changed_attributes(attrs, previous, everything=self.everything)
         if not changed and not is_retry:
             run.count("unchanged")
             return None
         obj: dict[str, Any] = {**changed, **ids, "_update_existing_only": self.update_only}
-        return Planned(profile.id, attrs, last is None, len(changed)), obj
+        return Planned(profile.id, attrs, ids, last is None, len(changed)), obj
 
     def _new_batch(self) -> ExportBatch:
         self.batch_number += 1
@@ -321,7 +335,7 @@ class Exporter:
         for index, planned in enumerate(batch.planned):
             reason = failures.get(index)
             if reason is None:
-                self.settled.sent.append((planned.profile_id, planned.attrs))
+                self.settled.sent.append((planned.profile_id, planned.attrs, planned.ids))
                 self.settled.delivered.append(planned.profile_id)
                 self._count_delivered(planned)
             else:
@@ -346,8 +360,9 @@ class Exporter:
         self.run.count("created" if planned.first_time else "updated")
         self.run.state.data_points += planned.data_points
 
-    def _checkpoint(self) -> None:
-        """Commit delivered values, failures and the watermark, together."""
+    def _checkpoint(self, *, final: bool = False) -> None:
+        """Commit delivered values, failures and the watermark, together; the final checkpoint
+        also marks the goal finished."""
         run, gs = self.run, self.run.state
         if run.dry_run:
             return
@@ -358,6 +373,9 @@ class Exporter:
             st.clear_failures(tx, run.key, settled.delivered + settled.dropped)
             st.record_failures(tx, run.key, run.run_id, settled.failed)
             st.set_watermark(tx, run.key, gs.cursor or 0)
-            run.save(tx)
+            if final:
+                run.finish(tx)
+            else:
+                run.save(tx)
         self.last_checkpoint = time.monotonic()
         crash_point("export.checkpoint")

@@ -115,7 +115,8 @@ class UserMapper:
         self.goal = goal
         self.campaigns = frozenset(goal.audience.campaign_ids)
         mapped = {m.braze for m in goal.mappings}
-        self.mapped_custom = {m.partition(".")[2] for m in mapped if m.startswith("custom_attributes.")}
+        self.mapped_custom = {m.partition(".")[2] for m in mapped
+                              if m.startswith("custom_attributes.")}
         self.mapped_fields = {m for m in mapped if "." not in m}
         self.identifier_pairs = [p for g in goal.identifiers for p in g]
 
@@ -225,7 +226,8 @@ class Importer:
     def _request(self) -> st.ImportJob:
         run = self.run
         audience = self.goal.audience
-        label = f'"{audience.name}" ({audience.segment_id})' if audience.name else audience.segment_id
+        label = (f'"{audience.name}" ({audience.segment_id})' if audience.name
+                 else audience.segment_id)
         run.phase("requesting", f"export of Braze segment {label}")
         fields = ", ".join(self.request.fields)
         custom = ", ".join(self.request.custom_attributes)
@@ -265,7 +267,9 @@ class Importer:
         run, wait = self.run, self.goal.wait
         bucket, root = self.s3_settings.bucket, self.s3_settings.root
         applied = set() if run.dry_run else st.applied_files(run.store, job.object_prefix)
-        deadline = job.requested_at + wait.timeout_minutes * 60
+        # Counted from now, not from the request: a run that resumes an export Braze is still
+        # writing (after a timeout or a crash) waits for it again instead of failing at once.
+        deadline = time.time() + wait.timeout_minutes * 60
         run.phase("waiting", f"for export files under {job.object_prefix}")
         run.log(f"completion rule: the export counts as complete when no new file has appeared "
                 f"for {wait.quiet_seconds:g} s after the first one (polling every "
@@ -300,7 +304,8 @@ class Importer:
         if not run.dry_run:
             with run.store.transaction() as tx:
                 st.clear_import_job(tx, run.key)
-                run.save(tx)
+                run.finish(tx)
+        crash_point("import.completed")
 
     def _note_files(self, job: st.ImportJob, count: int) -> st.ImportJob:
         """Remember that files appeared (so a later resume can tell "gone" from "not yet")."""

@@ -15,11 +15,16 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Final
 
 import orjson
 
 from bctui.errors import BctuiError, ExitCode
+
+# `holder()` (behind `bctui watch`, `bctui runs` and the TUI) probes with a shared lock held for an
+# instant; a run that starts in that instant waits the probe out rather than mistaking it for a
+# running run.
+PROBE_GRACE_SECONDS: Final = 0.5
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class LockedError(BctuiError):
 
 
 class RunLock:
-    """The lock of one connection; use as a context manager or acquire()/release()."""
+    """The lock of one connection: acquire(), then release() when the run ends."""
 
     def __init__(self, locks_dir: Path, connection: str) -> None:
         self.connection = connection
@@ -60,12 +65,10 @@ class RunLock:
         """Take the lock or raise LockedError naming the holder."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         handle = open(self.path, "a+b")  # noqa: SIM115 - kept open while the lock is held
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _lock_exclusive(handle, PROBE_GRACE_SECONDS):
             holder = _read_holder(handle)
             handle.close()
-            raise LockedError(self.connection, holder) from None
+            raise LockedError(self.connection, holder)
         self.stale = _read_holder(handle)
         self._handle = handle
         self.acquire_as(run_id)
@@ -112,6 +115,19 @@ def slug(name: str) -> str:
 
 def _short_hash(text: str) -> str:
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:8]
+
+
+def _lock_exclusive(handle: IO[bytes], grace: float) -> bool:
+    """Take the exclusive lock, retrying for `grace` seconds; False when it stays taken."""
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
 
 def _read_holder(handle: IO[bytes]) -> Holder | None:

@@ -86,6 +86,11 @@ MIGRATIONS: Final = (
             PRIMARY KEY (goal_key, profile_id)
         ) WITHOUT ROWID""",
     ),
+    (
+        # The Braze identifiers each profile was last sent under: when they change, Braze knows
+        # the profile as another user, who has none of the attributes sent before.
+        "ALTER TABLE export_sent ADD COLUMN ids BLOB",
+    ),
 )
 
 RUNNING: Final = "RUNNING"
@@ -319,25 +324,39 @@ def mark_file_applied(tx: Transaction, key: str, object_prefix: str, file_key: s
 # -- what exports last sent, and what they must retry ------------------------------------------
 
 
-def sent_attributes(store: ProfileStore, key: str,
-                    profile_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """For each profile that was sent before, the attributes last sent to this goal."""
-    out: dict[str, dict[str, Any]] = {}
+@dataclass(frozen=True)
+class Sent:
+    """What an export goal last delivered for one profile: every mapped attribute's value, and
+    the identifiers it went under (None for deliveries recorded before identifiers were)."""
+
+    attrs: dict[str, Any]
+    ids: dict[str, Any] | None
+
+
+def sent_attributes(store: ProfileStore, key: str, profile_ids: Sequence[str]) -> dict[str, Sent]:
+    """For each profile that was sent before, what this goal last sent it."""
+    out: dict[str, Sent] = {}
     for start in range(0, len(profile_ids), 500):
         chunk = profile_ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        rows = store.query(f"SELECT profile_id, attrs FROM export_sent WHERE goal_key = ? "
+        rows = store.query(f"SELECT profile_id, attrs, ids FROM export_sent WHERE goal_key = ? "
                            f"AND profile_id IN ({marks})", (key, *chunk))
-        out.update((pid, orjson.loads(attrs)) for pid, attrs in rows.fetchall())
+        out.update((pid, Sent(orjson.loads(attrs), None if ids is None else orjson.loads(ids)))
+                   for pid, attrs, ids in rows.fetchall())
     return out
 
 
-def record_sent(tx: Transaction, key: str, sent: Iterable[tuple[str, dict[str, Any]]]) -> None:
-    """Remember the full attribute values now in Braze for these profiles."""
+def record_sent(tx: Transaction, key: str,
+                sent: Iterable[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
+    """Remember the full attribute values now in Braze for these profiles, and the identifiers
+    they were sent under."""
+    sort = orjson.OPT_SORT_KEYS
     tx.executemany(
-        "INSERT INTO export_sent (goal_key, profile_id, attrs) VALUES (?, ?, ?) "
-        "ON CONFLICT (goal_key, profile_id) DO UPDATE SET attrs = excluded.attrs",
-        [(key, pid, orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS)) for pid, attrs in sent],
+        "INSERT INTO export_sent (goal_key, profile_id, attrs, ids) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (goal_key, profile_id) DO UPDATE SET attrs = excluded.attrs, "
+        "ids = excluded.ids",
+        [(key, pid, orjson.dumps(attrs, option=sort), orjson.dumps(ids, option=sort))
+         for pid, attrs, ids in sent],
     )
 
 
