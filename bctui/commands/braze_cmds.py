@@ -98,7 +98,7 @@ def check(ctx: Context, args: argparse.Namespace) -> int:
         for line in report.lines():
             print(line)
         print(f"S3: {s3_line}")
-        if lacking:
+        if lacking and not (report.key_invalid or report.unreachable):
             print(
                 f"the goals of {conn.name} need: {', '.join(sorted(lacking))} — create a key "
                 "with these permissions in Braze (Settings › APIs and Identifiers)"

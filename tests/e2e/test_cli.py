@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -208,3 +209,47 @@ def test_unknown_names_exit_4(tmp_path: Path, args: list[str]) -> None:
     proc = bctui(tmp_path, *args)
     assert proc.returncode == 4, proc.stderr
     assert "Braze main" in proc.stderr or "bctui runs" in proc.stderr
+
+
+def _sandbox_config(tmp_path: Path, sandbox: Any, key_env: str = "K") -> Path:
+    config = tmp_path / "sandbox.toml"
+    config.write_text(f"""
+[[connection]]
+name = "Sandbox"
+[connection.braze]
+endpoint = "{sandbox.braze_url}"
+api_key = "env:{key_env}"
+[connection.s3]
+access_key_id = "{sandbox.aws_access_key_id}"
+secret_access_key = "env:S3"
+bucket = "{sandbox.bucket}"
+endpoint_url = "{sandbox.s3_endpoint}"
+[[connection.goal]]
+type = "import"
+name = "in"
+audience = {{ segment_id = "x" }}
+identifiers = [[{{ braze = "external_id", property = "ext" }}]]
+""")
+    return config
+
+
+def test_check_reports_each_permission_and_the_bucket(tmp_path: Path, sandbox: Any) -> None:
+    config = _sandbox_config(tmp_path, sandbox)
+    env = {"K": sandbox.api_key, "S3": sandbox.aws_secret_access_key}
+    ok = bctui(tmp_path, "check", "Sandbox", "--json", config=config, env=env)
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads(ok.stdout)
+    assert {p["state"] for p in report["permissions"].values()} == {"ok"}
+    assert report["s3"]["ok"] is True
+
+    limited = sandbox.key_with("users.track", "segments.list")
+    proc = bctui(tmp_path, "check", "Sandbox", config=config, env={**env, "K": limited})
+    assert proc.returncode == 1
+    assert "users.export.segment   missing" in proc.stdout
+    assert "need: segments.details, users.export.segment" in proc.stdout
+    assert limited not in proc.stdout + proc.stderr
+
+    bogus = "bogus-key-0123456789abcdef"
+    proc = bctui(tmp_path, "check", "Sandbox", config=config, env={**env, "K": bogus})
+    assert proc.returncode == 1 and "API key invalid" in proc.stdout
+    assert bogus not in proc.stdout + proc.stderr

@@ -37,6 +37,8 @@ from bctui.sandbox import Sandbox, SimulatorSettings
 pytestmark = pytest.mark.slow
 
 COUNTS = ("checked", "created", "updated", "unchanged", "skipped", "failed", "data_points")
+LINKED: dict[str, Any] = {"name": "linked", "match": "all",
+                          "rules": [{"property": "ext", "op": "exists"}]}
 
 
 def two_goals(box: Sandbox) -> list[dict[str, Any]]:
@@ -46,10 +48,6 @@ def two_goals(box: Sandbox) -> list[dict[str, Any]]:
                     mappings=[mapping("custom_attributes.pts", "points", "sum")]),
         export_goal(segment="linked", mappings=[source("property", "bc_points", "points")]),
     ]
-
-
-LINKED: dict[str, Any] = {"name": "linked", "match": "all",
-                          "rules": [{"property": "ext", "op": "exists"}]}
 
 
 def workspace(root: Path, box: Sandbox) -> Workspace:

@@ -303,6 +303,13 @@ class Workspace:
                                (st.goal_key(CONNECTION, goal),)).fetchall()
         return {r[0]: r[1] for r in rows}
 
+    def failure_attempts(self, goal: str = "export") -> dict[str, tuple[str, int]]:
+        """The goal's export_failure rows: profile id → (reason, how often it was rejected)."""
+        with self.store() as store:
+            rows = store.query("SELECT profile_id, error, attempts FROM export_failure "
+                               "WHERE goal_key = ?", (st.goal_key(CONNECTION, goal),)).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
     def runs(self) -> list[st.RunRecord]:
         """Run history, newest first."""
         with self.store() as store:

@@ -165,7 +165,7 @@ class Exporter:
         assert gs.upper is not None
         self.resolved = self.last_seq = gs.cursor
         run.phase("selecting", "full resync" if run.full else f"changes after {gs.cursor}")
-        self.retry_ids = set(st.failed_profiles(run.store, run.key))
+        self.retry_ids = set(st.failed_profiles(run.store, run.key, run.run_id))
         self.total = self._count_delta(gs.cursor, gs.upper) + len(self.retry_ids)
         run.log(f"{self.total:,} profile{'s' if self.total != 1 else ''} to check"
                 + (f" ({len(self.retry_ids):,} rejected last time, retried)"

@@ -360,10 +360,14 @@ def record_sent(tx: Transaction, key: str,
     )
 
 
-def failed_profiles(store: ProfileStore, key: str) -> list[str]:
-    """Profiles whose last delivery to this goal was rejected, to retry."""
-    rows = store.query("SELECT profile_id FROM export_failure WHERE goal_key = ? "
-                       "ORDER BY profile_id", (key,))
+def failed_profiles(store: ProfileStore, key: str, run_id: str) -> list[str]:
+    """Profiles whose last delivery to this goal was rejected by an earlier run, to retry.
+
+    Rejections of run `run_id` itself (recorded before it was interrupted and resumed) wait for
+    the next run, as they would had it not been interrupted.
+    """
+    rows = store.query("SELECT profile_id FROM export_failure WHERE goal_key = ? AND run_id != ? "
+                       "ORDER BY profile_id", (key, run_id))
     return [r[0] for r in rows.fetchall()]
 
 
