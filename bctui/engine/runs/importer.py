@@ -190,10 +190,16 @@ class Importer:
         run = self.run
         s3 = self._s3()
         job = st.import_job(run.store, run.key)
+        lost_request = False
         if job is not None and not run.dry_run:
-            job = self._resume(s3, job)
+            if job.object_prefix:
+                job = self._resume(s3, job)
+            else:
+                # The previous run asked Braze for an export and died before recording the
+                # answer: that export may still be running, and Braze refuses a second one.
+                lost_request, job = True, None
         if job is None or run.dry_run:
-            job = self._request()
+            job = self._request(lost_request=lost_request)
         self._apply_until_complete(s3, job)
 
     def _s3(self) -> S3Access:
@@ -223,9 +229,15 @@ class Importer:
                      f"({applied} file{'s' if applied != 1 else ''} already applied)")
         return job
 
-    def _request(self) -> st.ImportJob:
+    def _request(self, *, lost_request: bool = False) -> st.ImportJob:
         run = self.run
         audience = self.goal.audience
+        if not run.dry_run:
+            # Recorded before asking, so a crash before the answer is recorded is recognised.
+            intent = st.ImportJob(run.key, audience.segment_id, "", time.time(),
+                                  self.request.fields)
+            with run.store.transaction() as tx:
+                st.save_import_job(tx, intent)
         label = (f'"{audience.name}" ({audience.segment_id})' if audience.name
                  else audience.segment_id)
         run.phase("requesting", f"export of Braze segment {label}")
@@ -233,7 +245,9 @@ class Importer:
         custom = ", ".join(self.request.custom_attributes)
         run.log(f"requesting an export of segment {label}: fields {fields}"
                 + (f"; custom attributes {custom}" if custom else ""))
-        started = asyncio.run(self._export_segment())
+        started = self._export_segment_waiting() if lost_request else \
+            asyncio.run(self._export_segment())
+        crash_point("import.answered")
         job = st.ImportJob(run.key, audience.segment_id, started.object_prefix, time.time(),
                            self.request.fields)
         if not run.dry_run:
@@ -242,6 +256,27 @@ class Importer:
         crash_point("import.requested")
         run.log(f"Braze accepted the export: object prefix {started.object_prefix}")
         return job
+
+    def _export_segment_waiting(self) -> Any:
+        """Ask for the export; while Braze is still running the one a crashed run asked for
+        (its answer was lost, so its files cannot be found), wait for it to finish."""
+        wait = self.goal.wait
+        deadline = time.monotonic() + wait.timeout_minutes * 60
+        logged = False
+        while True:
+            try:
+                return asyncio.run(self._export_segment())
+            except ImportFailed as exc:
+                if not isinstance(exc.__cause__, ExportAlreadyRunning):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                if not logged:
+                    self.run.log("the interrupted run's export of this segment is still running "
+                                 "and its answer was lost; waiting for it to finish before "
+                                 "requesting a new one", "warning")
+                    logged = True
+                self.run.cancel.sleep(wait.poll_seconds)
 
     async def _export_segment(self) -> Any:
         braze = self.run.connection.braze
