@@ -149,6 +149,7 @@ class Exporter:
         self.settled = _Settled()
         self.last_checkpoint = time.monotonic()
         self.retry_ids: set[str] = set()
+        self.has_failure_row: set[str] = set()
         self.resolved = 0  # every profile up to this change sequence is delivered or rejected
         self.last_seq = 0  # the change sequence of the last delta profile examined
 
@@ -166,6 +167,8 @@ class Exporter:
         self.resolved = self.last_seq = gs.cursor
         run.phase("selecting", "full resync" if run.full else f"changes after {gs.cursor}")
         self.retry_ids = set(st.failed_profiles(run.store, run.key, run.run_id))
+        # Every profile with a failure row (this run's too): delivering one clears its row.
+        self.has_failure_row = set(st.failed_profiles(run.store, run.key, run_id=""))
         self.total = self._count_delta(gs.cursor, gs.upper) + len(self.retry_ids)
         run.log(f"{self.total:,} profile{'s' if self.total != 1 else ''} to check"
                 + (f" ({len(self.retry_ids):,} rejected last time, retried)"
@@ -336,7 +339,8 @@ class Exporter:
             reason = failures.get(index)
             if reason is None:
                 self.settled.sent.append((planned.profile_id, planned.attrs, planned.ids))
-                self.settled.delivered.append(planned.profile_id)
+                if planned.profile_id in self.has_failure_row:
+                    self.settled.delivered.append(planned.profile_id)
                 self._count_delivered(planned)
             else:
                 self.settled.failed.append((planned.profile_id, reason))
