@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from bctui.braze import fields
-from bctui.braze.errors import BadRequest, NotFound, UnexpectedResponse
-from bctui.braze.pagination import fetch_all
+from bctui.braze.pagination import fetch_all, fetch_one
 
 if TYPE_CHECKING:
     from bctui.braze.client import BrazeClient
@@ -118,23 +117,5 @@ async def list_campaigns(
 
 async def campaign_details(client: BrazeClient, campaign_id: str) -> CampaignDetails:
     """Details of one campaign; an unknown id raises `NotFound` (Braze answers 400 or 404)."""
-    if not campaign_id:
-        raise ValueError("campaign_id is required")
-    try:
-        response = await client.request("GET", DETAILS_PATH, params={"campaign_id": campaign_id})
-    except (BadRequest, NotFound) as exc:
-        raise NotFound(
-            path=DETAILS_PATH,
-            endpoint=client.endpoint,
-            braze_message=exc.braze_message,
-            status=exc.status,
-            what=f"campaign {campaign_id!r}",
-        ) from None
-    if not isinstance(response.data, Mapping):
-        raise UnexpectedResponse(
-            "the answer is not a JSON object",
-            path=DETAILS_PATH,
-            endpoint=client.endpoint,
-            status=response.status,
-        )
-    return CampaignDetails.from_json(campaign_id, response.data)
+    data = await fetch_one(client, DETAILS_PATH, "campaign_id", campaign_id, "campaign")
+    return CampaignDetails.from_json(campaign_id, data)

@@ -1,11 +1,12 @@
-"""Page-numbered listings (/segments/list, /campaigns/list): 100 per page, 0-based, no cursor."""
+"""The read endpoints' two shapes: page-numbered listings (/segments/list, /campaigns/list:
+100 per page, 0-based, no cursor) and one object by id (/segments/details, /campaigns/details)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from bctui.braze.errors import UnexpectedResponse
+from bctui.braze.errors import BadRequest, NotFound, UnexpectedResponse
 
 if TYPE_CHECKING:
     from bctui.braze.client import BrazeClient
@@ -51,3 +52,29 @@ async def fetch_all(
     raise UnexpectedResponse(
         f"more than {MAX_PAGES} pages", path=path, endpoint=client.endpoint, status=200
     )
+
+
+async def fetch_one(
+    client: BrazeClient, path: str, id_param: str, id_value: str, what: str
+) -> Mapping[str, Any]:
+    """One object by id; an unknown id raises `NotFound` (Braze answers 400 or 404)."""
+    if not id_value:
+        raise ValueError(f"{id_param} is required")
+    try:
+        response = await client.request("GET", path, params={id_param: id_value})
+    except (BadRequest, NotFound) as exc:
+        raise NotFound(
+            path=path,
+            endpoint=client.endpoint,
+            braze_message=exc.braze_message,
+            status=exc.status,
+            what=f"{what} {id_value!r}",
+        ) from None
+    if not isinstance(response.data, Mapping):
+        raise UnexpectedResponse(
+            "the answer is not a JSON object",
+            path=path,
+            endpoint=client.endpoint,
+            status=response.status,
+        )
+    return response.data

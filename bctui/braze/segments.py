@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from bctui.braze import fields
-from bctui.braze.errors import BadRequest, NotFound, UnexpectedResponse
-from bctui.braze.pagination import fetch_all
+from bctui.braze.pagination import fetch_all, fetch_one
 
 if TYPE_CHECKING:
     from bctui.braze.client import BrazeClient
@@ -86,23 +85,5 @@ async def list_segments(
 
 async def segment_details(client: BrazeClient, segment_id: str) -> SegmentDetails:
     """Details of one segment; an unknown id raises `NotFound` (Braze answers 400 or 404)."""
-    if not segment_id:
-        raise ValueError("segment_id is required")
-    try:
-        response = await client.request("GET", DETAILS_PATH, params={"segment_id": segment_id})
-    except (BadRequest, NotFound) as exc:
-        raise NotFound(
-            path=DETAILS_PATH,
-            endpoint=client.endpoint,
-            braze_message=exc.braze_message,
-            status=exc.status,
-            what=f"segment {segment_id!r}",
-        ) from None
-    if not isinstance(response.data, Mapping):
-        raise UnexpectedResponse(
-            "the answer is not a JSON object",
-            path=DETAILS_PATH,
-            endpoint=client.endpoint,
-            status=response.status,
-        )
-    return SegmentDetails.from_json(segment_id, response.data)
+    data = await fetch_one(client, DETAILS_PATH, "segment_id", segment_id, "segment")
+    return SegmentDetails.from_json(segment_id, data)

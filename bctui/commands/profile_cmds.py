@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import Any
 
 from bctui.commands.context import Context
 from bctui.commands.output import note, print_json
 from bctui.engine.models import Config
 from bctui.errors import ExitCode, NotFoundError
 from bctui.store import STRATEGIES, Profile, iter_dump, load_file
+from bctui.store.dump import dump_line
 from bctui.store.segments import SegmentDef
 
 
@@ -137,17 +137,6 @@ def count(ctx: Context, args: argparse.Namespace) -> int:
     segment = _segment(ctx.config, args.segment) if args.segment else None
     print(ctx.store.count(segment))
     return ExitCode.OK
-
-
-def dump_line(profile: Profile, segments: list[str]) -> dict[str, Any]:
-    """The documented dump shape (DESIGN §7)."""
-    return {
-        "id": profile.id,
-        "properties": profile.properties,
-        "permission_level": profile.permission_level,
-        "interactions_viewed": profile.interactions_viewed,
-        "segments": segments,
-    }
 
 
 def _find(ctx: Context, key: str) -> Profile:

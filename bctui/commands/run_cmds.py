@@ -301,6 +301,10 @@ def watch(ctx: Context, args: argparse.Namespace) -> int:
 
 def _log_file(ctx: Context, record: st.RunRecord) -> Path:
     path = log_path(ctx.paths, record.id)
+    # A run records itself a moment before it opens its log: give a just-started run that moment.
+    deadline = time.monotonic() + (5.0 if record.state == st.RUNNING else 0.0)
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     if not path.exists():
         raise NotFoundError(
             f"the log of run {record.id} is missing",
