@@ -351,12 +351,14 @@ def record_sent(tx: Transaction, key: str,
     """Remember the full attribute values now in Braze for these profiles, and the identifiers
     they were sent under."""
     sort = orjson.OPT_SORT_KEYS
+    # A generator, not a list: each orjson result holds a ~4 KiB buffer, so encoding a whole
+    # checkpoint's rows up front would cost hundreds of MiB.
     tx.executemany(
         "INSERT INTO export_sent (goal_key, profile_id, attrs, ids) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (goal_key, profile_id) DO UPDATE SET attrs = excluded.attrs, "
         "ids = excluded.ids",
-        [(key, pid, orjson.dumps(attrs, option=sort), orjson.dumps(ids, option=sort))
-         for pid, attrs, ids in sent],
+        ((key, pid, orjson.dumps(attrs, option=sort), orjson.dumps(ids, option=sort))
+         for pid, attrs, ids in sent),
     )
 
 
