@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -66,6 +67,10 @@ def _register_optional(commands: argparse._SubParsersAction[argparse.ArgumentPar
     demo_cmds.register(commands)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `bctui` console script."""
     parser = build_parser()
@@ -74,15 +79,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return ExitCode.OK
-    context = Context.from_args(args)
+    # SIGTERM stops a plain command the way Ctrl-C does (`run` installs its own handlers).
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        context = Context.from_args(args)
+    except BctuiError as exc:
+        print(f"bctui: {exc.render()}", file=sys.stderr)
+        return exc.exit_code
     try:
         return handler(context, args)
     except BctuiError as exc:
         print(f"bctui: {exc.render()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("bctui: cancelled", file=sys.stderr)
+        print("bctui: cancelled (what was already committed is kept)", file=sys.stderr)
         return ExitCode.CANCELLED
+    except OSError as exc:
+        # A file or directory bctui was pointed at could not be used: say which, no traceback.
+        where = f": {exc.filename}" if exc.filename else ""
+        print(
+            f"bctui: {exc.strerror or exc}{where} — check the path and its permissions",
+            file=sys.stderr,
+        )
+        return ExitCode.FAILED
     except BrokenPipeError:
         # `bctui profiles dump | head`: the reader went away; that is not an error.
         sys.stderr.close()

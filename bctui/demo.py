@@ -15,14 +15,19 @@ from typing import Any
 import orjson
 
 from bctui.engine.config import load_config
+from bctui.engine.fileio import atomic_write
 from bctui.engine.models import Config
 from bctui.engine.paths import Paths
 from bctui.engine.secrets import SecretsFile
+from bctui.errors import BctuiError
 from bctui.sandbox import Sandbox, SimulatorSettings
 from bctui.secret import Secret
 from bctui.store import ProfileStore, ProfileWrite, load_file
 
 CONNECTION = "Demo workspace"
+_DEMO_HEADER = (
+    "# The bctui demo: a local Braze simulator and S3 server (bctui sandbox) stand in for Braze."
+)
 BRAZE_SECRET = "demo-braze"
 S3_SECRET = "demo-s3"
 _COUNTRIES = ("NL", "DE", "BE", "FR", "GB", "US", "ES", "IT")
@@ -51,8 +56,16 @@ def prepare(directory: Path, sandbox: Sandbox, *, profiles: int) -> Demo:
     secrets = SecretsFile(paths.secrets)
     secrets.set(BRAZE_SECRET, Secret(sandbox.api_key))
     secrets.set(S3_SECRET, Secret(sandbox.aws_secret_access_key))
+    if paths.config.exists() and not paths.config.read_text(encoding="utf-8").startswith(
+        _DEMO_HEADER
+    ):
+        raise BctuiError(
+            "this directory holds a connections.toml that is not the demo's",
+            where=str(paths.config),
+            fix="give `bctui demo --dir` another directory",
+        )
     audience = next(s for s in sandbox.sim.catalog.segments if s.name == "All Users")
-    paths.config.write_text(_config_text(sandbox, audience.id, audience.name), encoding="utf-8")
+    atomic_write(paths.config, _config_text(sandbox, audience.id, audience.name).encode("utf-8"))
     config = load_config(paths.config)
     store_file = directory / "profiles.jsonl"
     with open(store_file, "wb") as handle:
@@ -104,7 +117,7 @@ def touch_profiles(store: ProfileStore, count: int, seed: int = 5) -> int:
 
 def _config_text(sandbox: Sandbox, segment_id: str, segment_name: str) -> str:
     return f"""\
-# The bctui demo: a local Braze simulator and S3 server (bctui sandbox) stand in for Braze.
+{_DEMO_HEADER}
 
 [store]
 url = "sqlite:///profiles.db"

@@ -103,7 +103,8 @@ def check(ctx: Context, args: argparse.Namespace) -> int:
                 f"the goals of {conn.name} need: {', '.join(sorted(lacking))} — create a key "
                 "with these permissions in Braze (Settings › APIs and Identifiers)"
             )
-    return ExitCode.OK if not lacking and s3_ok and not report.key_invalid else ExitCode.FAILED
+    usable = not (lacking or report.key_invalid or report.unreachable)
+    return ExitCode.OK if usable and s3_ok else ExitCode.FAILED
 
 
 async def _permissions(endpoint: str, key: Secret) -> PermissionReport:

@@ -9,7 +9,7 @@ import sys
 from bctui.commands.context import Context
 from bctui.commands.output import note
 from bctui.engine.secrets import check_name
-from bctui.errors import BctuiError, ExitCode, NotFoundError
+from bctui.errors import ExitCode, NotFoundError, UsageError
 from bctui.secret import Secret
 
 
@@ -35,12 +35,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def set_secret(ctx: Context, args: argparse.Namespace) -> int:
     """Read the value without echoing it and store it."""
     check_name(args.name)
-    if sys.stdin.isatty():
-        value = getpass.getpass(f"value for {args.name} (input hidden): ")
-    else:
-        value = sys.stdin.readline().rstrip("\r\n")
+    try:
+        if sys.stdin.isatty():
+            value = getpass.getpass(f"value for {args.name} (input hidden): ")
+        else:
+            value = sys.stdin.readline()
+    except EOFError:
+        value = ""
+    # Keys never hold surrounding white space; a pasted newline or space would only make
+    # authentication fail later.
+    value = value.strip()
     if not value:
-        raise BctuiError(
+        raise UsageError(
             "no value given",
             where=f"secret {args.name}",
             fix="pipe the value in (`… | bctui secrets set NAME`) or type it",

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bctui.braze.instances import validate_endpoint
@@ -89,10 +90,10 @@ class ConfigError(BctuiError):
 
     def __init__(self, file: Path | str, issues: list[Issue]) -> None:
         self.file = Path(file)
-        self.issues = issues
+        self.issues = sorted(issues, key=lambda i: i.line or 0)
         count = len(issues)
         summary = f"{count} problem{'s' if count != 1 else ''} in {file}"
-        super().__init__(summary + "\n" + "\n".join(i.render(file) for i in issues))
+        super().__init__(summary + "\n" + "\n".join(i.render(file) for i in self.issues))
 
     def render(self) -> str:
         """All issues, one per line."""
@@ -111,17 +112,27 @@ def load_config(path: Path) -> Config:
             path,
             [Issue((), "the config file does not exist", _missing_file_fix(path))],
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+    except UnicodeDecodeError:
+        raise ConfigError(
+            path, [Issue((), "the file is not UTF-8 text", "save it as UTF-8 and try again")]
+        ) from None
+    except OSError as exc:
         raise ConfigError(
             path,
-            [Issue((), f"cannot read the file: {reason}", "check the path and its permissions")],
+            [
+                Issue(
+                    (),
+                    f"cannot read the file: {exc.strerror}",
+                    "check that it is a readable file (not a directory) and its permissions",
+                )
+            ],
         ) from None
     return parse_config(text, path)
 
 
 def parse_config(text: str, file: Path | str = "connections.toml") -> Config:
     """Parse and validate TOML text; `file` is only used in messages."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors add
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -257,14 +268,17 @@ class _Reader:
         key: str,
         default: float,
         *,
-        minimum: float = 0.0,
+        minimum: float,
+        maximum: float,
     ) -> float:
         value = self.field(table, path, key, (int, float), default, what=str(default))
         if not isinstance(value, (int, float)):
             return default
-        if value <= minimum:
+        if not (math.isfinite(value) and minimum <= value <= maximum):
             self.issue(
-                (*path, key), f"must be greater than {minimum:g}", f"write {key} = {default:g}"
+                (*path, key),
+                f"{value:g} is out of range",
+                f"use a number from {minimum:g} to {maximum:g} (default {default:g})",
             )
             return default
         return float(value)
@@ -285,6 +299,14 @@ class _Reader:
 
     def items(self, table: Mapping[str, Any], path: Path_, key: str) -> list[tuple[Path_, Any]]:
         """The elements of an array (of tables) with their paths."""
+        if isinstance(table.get(key), dict):
+            header = ".".join(str(p) for p in path if isinstance(p, str)) + ("." if path else "")
+            self.issue(
+                (*path, key),
+                f"[{header}{key}] is a single table here",
+                f"use double brackets, [[{header}{key}]]: each entry is one of a list",
+            )
+            return []
         value = self.field(table, path, key, list, [], what="[ … ]")
         if not isinstance(value, list):
             return []
@@ -375,6 +397,16 @@ class _Reader:
             else:
                 self.issue(("store", "url"), f'unsupported store URL scheme "{scheme}"', fix)
             url = None
+        elif isinstance(url, str):
+            name = url.removeprefix("sqlite:///")
+            if not name.strip("/") or name.strip("/") == ":memory:":
+                self.issue(
+                    ("store", "url"),
+                    "the store URL names no database file",
+                    'use "sqlite:///profiles.db" (a file in the state directory) or '
+                    '"sqlite:////absolute/path.db"',
+                )
+                url = None
         return StoreSettings(url or StoreSettings.url)
 
     def segment(self, path: Path_, raw: Any) -> SegmentDef | None:
@@ -610,7 +642,11 @@ class _Reader:
         return Schedule(**values)
 
     def weekdays(self, path: Path_, key: str, days: Iterable[str]) -> None:
+        seen: set[str] = set()
         for index, day in enumerate(days):
+            if day in seen:
+                self.issue((*path, key, index), f'"{day}" is listed twice', "list each day once")
+            seen.add(day)
             if day not in WEEKDAYS:
                 where = (*path, key, index) if key == "days" else (*path, key)
                 self.issue(where, f'"{day}" is not a weekday', f"use {', '.join(WEEKDAYS)}")
@@ -635,6 +671,13 @@ class _Reader:
             except BctuiError as exc:
                 self.issue((*path, "endpoint"), exc.message, exc.fix)
                 endpoint = None
+            if endpoint and urlsplit(endpoint).path.strip("/"):
+                self.issue(
+                    (*path, "endpoint"),
+                    f'"{endpoint}" has a path',
+                    "give only the REST endpoint, e.g. https://rest.iad-01.braze.com",
+                )
+                endpoint = None
         api_key = self.secret_ref(table, path, "api_key", hint)
         if endpoint is None or api_key is None:
             return None
@@ -651,12 +694,22 @@ class _Reader:
         root = self.text(table, path, "root", "") or ""
         region = self.text(table, path, "region", "us-east-1") or "us-east-1"
         endpoint_url = self.text(table, path, "endpoint_url", "") or ""
-        if endpoint_url and not re.match(r"^https?://[^/\s]+", endpoint_url):
+        if endpoint_url:
+            problem = _s3_endpoint_problem(endpoint_url)
+            if problem:
+                self.issue(
+                    (*path, "endpoint_url"),
+                    problem,
+                    'write e.g. "https://s3.example.com" (plain http only on loopback), '
+                    "or leave it empty for AWS",
+                )
+        if isinstance(bucket, str) and not re.fullmatch(r"[a-z0-9][a-z0-9.\-_]{1,254}", bucket):
             self.issue(
-                (*path, "endpoint_url"),
-                f'"{endpoint_url}" is not an http(s) URL',
-                'write e.g. "https://s3.example.com", or leave it empty for AWS',
+                (*path, "bucket"),
+                f'"{bucket}" is not a bucket name',
+                'give only the name, e.g. "my-braze-exports"; a folder goes in root',
             )
+            bucket = None
         if key_id is None or secret is None or bucket is None:
             return None
         return S3Settings(key_id, secret, bucket, root.strip("/"), region, endpoint_url)
@@ -806,6 +859,13 @@ class _Reader:
         braze = self.text(table, path, "braze", what='"first_name"', nonempty=True)
         prop = self.text(table, path, "property", what='"first_name"', nonempty=True)
         strategy = self.choice(table, path, "strategy", STRATEGIES, "set")
+        if isinstance(braze, str) and braze and "" in braze.split("."):
+            self.issue(
+                (*path, "braze"),
+                f'"{braze}" has an empty part',
+                'write e.g. "custom_attributes.loyalty_points"',
+            )
+            return None
         if isinstance(braze, str) and braze:
             head = braze.split(".", 1)[0]
             if head not in BRAZE_EXPORT_FIELDS:
@@ -841,9 +901,20 @@ class _Reader:
             return WaitSettings()
         default = WaitSettings()
         return WaitSettings(
-            self.number(table, path, "poll_seconds", default.poll_seconds),
-            self.number(table, path, "quiet_seconds", default.quiet_seconds),
-            self.number(table, path, "timeout_minutes", default.timeout_minutes),
+            self.number(
+                table, path, "poll_seconds", default.poll_seconds, minimum=0.05, maximum=3600
+            ),
+            self.number(
+                table, path, "quiet_seconds", default.quiet_seconds, minimum=0, maximum=86400
+            ),
+            self.number(
+                table,
+                path,
+                "timeout_minutes",
+                default.timeout_minutes,
+                minimum=0.01,
+                maximum=24 * 60,
+            ),
         )
 
     def export_goal(
@@ -973,6 +1044,21 @@ def cron_problem(expr: str) -> str:
                 value = names.get(bound.lower()) if not bound.isdigit() else int(bound)
                 if value is None or not low <= value <= high:
                     return f'"{bound}" is not a valid {label} ({low}-{high})'
+    return ""
+
+
+def _s3_endpoint_problem(url: str) -> str:
+    """What is wrong with an S3 endpoint URL, or ''."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f'"{url}" is not an http(s) URL'
+    if parts.username or parts.password:
+        return "the URL carries credentials; they belong in access_key_id / secret_access_key"
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "::1", "localhost"):
+        return (
+            "plain http is only allowed on loopback: credentials and data would cross the "
+            "network unencrypted"
+        )
     return ""
 
 

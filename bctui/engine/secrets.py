@@ -28,6 +28,12 @@ class SecretError(BctuiError):
     exit_code = ExitCode.CONFIG
 
 
+class SecretNameError(SecretError):
+    """A name that a `secret:NAME` reference could not spell (a usage error)."""
+
+    exit_code = ExitCode.USAGE
+
+
 class SecretsFile:
     """Named secret values in a private TOML file; never logged, never shown."""
 
@@ -35,10 +41,27 @@ class SecretsFile:
         self.path = path
 
     def _read(self) -> dict[str, str]:
+        return {k: v for k, v in self._read_all().items() if isinstance(v, str)}
+
+    def _read_all(self) -> dict[str, object]:
+        """Everything in the file, hand-written entries of other types included (kept on write)."""
         try:
-            mode = stat.S_IMODE(self.path.stat().st_mode)
+            info = self.path.stat()
         except FileNotFoundError:
             return {}
+        except OSError as exc:
+            raise SecretError(
+                f"cannot read the secrets file: {exc.strerror}",
+                where=str(self.path),
+                fix="check its permissions",
+            ) from None
+        if not stat.S_ISREG(info.st_mode):
+            raise SecretError(
+                "the secrets file is not a regular file",
+                where=str(self.path),
+                fix="move it away; `bctui secrets set NAME` creates a new one",
+            )
+        mode = stat.S_IMODE(info.st_mode)
         if mode & 0o077:
             raise SecretError(
                 f"the secrets file is readable by others (mode {mode:04o})",
@@ -46,7 +69,15 @@ class SecretsFile:
                 fix=f"run `chmod 600 {self.path}` (and consider rotating the keys in it)",
             )
         try:
-            raw = tomllib.loads(self.path.read_text(encoding="utf-8"))
+            text = self.path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SecretError(
+                f"cannot read the secrets file: {exc.strerror}",
+                where=str(self.path),
+                fix="check its owner and permissions",
+            ) from None
+        try:
+            raw = tomllib.loads(text)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             # The decoder's message quotes no values, only positions.
             reason = str(exc) if isinstance(exc, tomllib.TOMLDecodeError) else "not UTF-8"
@@ -55,7 +86,7 @@ class SecretsFile:
                 where=str(self.path),
                 fix="fix or delete it, then `bctui secrets set NAME` again",
             ) from None
-        return {k: v for k, v in raw.items() if isinstance(v, str)}
+        return raw
 
     def names(self) -> list[str]:
         """The names of the stored secrets, sorted."""
@@ -69,19 +100,20 @@ class SecretsFile:
     def set(self, name: str, value: Secret) -> None:
         """Store `value` under `name` (the file is created 0600 and replaced atomically)."""
         check_name(name)
-        values = self._read()
+        values = self._read_all()
         values[name] = value.reveal()
         self._write(values)
 
     def delete(self, name: str) -> bool:
         """Remove `name`; False when there was no such secret."""
-        values = self._read()
-        if values.pop(name, None) is None:
+        values = self._read_all()
+        if not isinstance(values.get(name), str):
             return False
+        del values[name]
         self._write(values)
         return True
 
-    def _write(self, values: Mapping[str, str]) -> None:
+    def _write(self, values: Mapping[str, object]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         text = _HEADER + tomli_w.dumps(dict(sorted(values.items())))
         atomic_write(self.path, text.encode("utf-8"), mode=0o600)
@@ -90,7 +122,7 @@ class SecretsFile:
 def check_name(name: str) -> None:
     """Refuse names that a `secret:NAME` reference could not spell."""
     if not NAME.match(name):
-        raise SecretError(
+        raise SecretNameError(
             f'"{name}" is not a valid secret name',
             fix="use letters, digits, _ . - (starting with a letter or _)",
         )

@@ -37,14 +37,19 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a TCP port (0-65535; 0 picks a free one)"
+        )
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `sandbox` command's options to `parser`."""
-    parser.add_argument(
-        "--port", type=_non_negative_int, default=0, help="Braze API port (default: any free)"
-    )
-    parser.add_argument(
-        "--s3-port", type=_non_negative_int, default=0, help="S3 port (default: any free)"
-    )
+    parser.add_argument("--port", type=_port, default=0, help="Braze API port (default: any free)")
+    parser.add_argument("--s3-port", type=_port, default=0, help="S3 port (default: any free)")
     parser.add_argument(
         "--users", type=_non_negative_int, default=1000, help="seeded users (default: 1000)"
     )

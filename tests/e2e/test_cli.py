@@ -253,3 +253,22 @@ def test_check_reports_each_permission_and_the_bucket(tmp_path: Path, sandbox: A
     proc = bctui(tmp_path, "check", "Sandbox", config=config, env={**env, "K": bogus})
     assert proc.returncode == 1 and "API key invalid" in proc.stdout
     assert bogus not in proc.stdout + proc.stderr
+
+
+def test_bad_state_directories_get_clear_errors(tmp_path: Path) -> None:
+    empty = subprocess.run([sys.executable, "-m", "bctui", "--state-dir", "", "profiles", "count"],
+                           capture_output=True, text=True, check=False)
+    assert empty.returncode == 2 and "--state-dir (or BCTUI_STATE_DIR) is empty" in empty.stderr
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    proc = bctui(a_file, "profiles", "count")
+    assert proc.returncode == 1 and "the state directory is a file" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_check_fails_when_braze_is_unreachable(tmp_path: Path, sandbox: Any) -> None:
+    config = _sandbox_config(tmp_path, sandbox)
+    config.write_text(config.read_text().replace(sandbox.braze_url, "http://127.0.0.1:9"))
+    proc = bctui(tmp_path, "check", "Sandbox", config=config,
+                 env={"K": "x" * 20, "S3": sandbox.aws_secret_access_key})
+    assert proc.returncode == 1 and "unreachable" in proc.stdout

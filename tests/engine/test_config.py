@@ -318,3 +318,57 @@ def test_missing_file() -> None:
 def test_non_finite_rule_values_are_refused() -> None:
     issue = only_issue(BASE.replace("value = 1000", "value = nan"))
     assert issue.key == "segment[0].rules[0].value" and "finite" in issue.fix
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "words"),
+    [
+        ('audience = { segment_id = "seg-1" }',
+         'audience = { segment_id = "seg-1" }\nwait = { poll_seconds = nan }',
+         "connection[0].goal[0].wait.poll_seconds", "from 0.05"),
+        ('audience = { segment_id = "seg-1" }',
+         'audience = { segment_id = "seg-1" }\nwait = { timeout_minutes = inf }',
+         "connection[0].goal[0].wait.timeout_minutes", "1440"),
+        ('bucket = "exports"', 'bucket = "exports"\nendpoint_url = "http://s3.example.com"',
+         "connection[0].s3.endpoint_url", "loopback"),
+        ('bucket = "exports"',
+         'bucket = "exports"\nendpoint_url = "https://AKIA:pw@s3.example.com"',
+         "connection[0].s3.endpoint_url", "secret_access_key"),
+        ('bucket = "exports"', 'bucket = "s3://exports/folder"', "connection[0].s3.bucket", "root"),
+        ('"https://rest.iad-01.braze.com"', '"https://rest.iad-01.braze.com/users/track"',
+         "connection[0].braze.endpoint", "only the REST endpoint"),
+        ('braze = "first_name", property', 'braze = "custom_attributes.", property',
+         "connection[0].goal[0].mappings[0].braze", "custom_attributes.loyalty_points"),
+    ],
+)
+def test_ranges_urls_and_names_are_checked(old: str, new: str, key: str, words: str) -> None:
+    assert old in BASE
+    issue = only_issue(BASE.replace(old, new, 1))
+    assert issue.key == key
+    assert words in issue.fix or words in issue.message
+    assert "pw" not in issue.message
+
+
+def test_single_bracket_tables_get_the_double_bracket_fix() -> None:
+    issue = only_issue('[connection]\nname = "x"\n')
+    assert issue.key == "connection" and "[[connection]]" in issue.fix
+
+
+def test_a_byte_order_mark_is_ignored() -> None:
+    assert parse_config("\ufeff" + BASE).connections[0].name == "Main"
+
+
+def test_store_url_must_name_a_file() -> None:
+    for url in ("sqlite:///", "sqlite:///:memory:"):
+        issue = only_issue(f'[store]\nurl = "{url}"\n')
+        assert issue.key == "store.url" and "sqlite:///profiles.db" in issue.fix
+
+
+def test_repeated_days_and_issues_in_line_order() -> None:
+    text = BASE.replace('name = "Main"', 'name = "Main"\nschedule = { kind = "days_of_week", '
+                        'days = ["mon", "mon"], at = "01:30" }')
+    text = text.replace('op = "gte"', 'op = "nope"')
+    issues = issues_of(text)
+    assert [i.line for i in issues] == sorted(i.line or 0 for i in issues)
+    assert any(i.key == "connection[0].schedule.days[1]" and "twice" in i.message
+               for i in issues)

@@ -3,6 +3,7 @@ again, ends with exactly the store and Braze state of one uninterrupted run."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import subprocess
 from collections.abc import Callable, Iterator
@@ -199,3 +200,25 @@ def test_killed_at_a_random_time_then_resumed(seed: int, world: Workspace,
     else:  # killed before the run was recorded: the next run is a first run
         assert run_cli(world).returncode == 0
     assert Outcome.of(world) == reference.outcome
+
+
+def test_a_different_run_asked_for_after_a_crash_follows_the_resumed_one(
+        world: Workspace, reference: Reference) -> None:
+    crashed = run_cli(world, crash_at="import.file_applied:1")
+    assert crashed.returncode == KILLED, crashed.stderr
+    killed = world.runs()[0]
+    export_name = next(name for name in killed.goals if name != killed.goals[0])
+
+    asked = world.cli("run", "c", "--goal", export_name, "--json", "--concurrency", "1")
+
+    assert asked.returncode == 0, asked.stderr
+    summary = orjson.loads(asked.stdout)
+    assert summary["id"] != killed.id and list(summary["goals"]) == [export_name]
+    runs = world.runs()
+    assert [r.id for r in runs[1:]] == [killed.id] and runs[1].state == "FINISHED"
+    outcome = Outcome.of(world)
+    # Two runs: the second retried the two profiles Braze rejects, once more each.
+    assert {p: a for p, (_, a) in outcome.failures.items()} == {"p010": 2, "p400": 2}
+    assert dataclasses.replace(outcome, failures=reference.outcome.failures) == reference.outcome
+    log = "\n".join(str(e) for e in world.events(killed.id))
+    assert "starts when the interrupted one has finished" in log

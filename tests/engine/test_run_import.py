@@ -239,6 +239,7 @@ def test_malformed_lines_are_counted_with_file_and_line(tmp_path: Path, box: San
             b'["an", "array"]',
             b"",
             b'{"external_id": "late-3", "first_name": "Liz"}',
+            b'{"external_id": ["two", "ids"], "first_name": "Max"}',
         ]) + b"\n"
         s3 = boto3.client("s3", endpoint_url=box.s3_endpoint, region_name=box.region,
                           aws_access_key_id=box.aws_access_key_id,
@@ -250,13 +251,15 @@ def test_malformed_lines_are_counted_with_file_and_line(tmp_path: Path, box: San
     result = outcome["result"]
 
     assert result.state == "FINISHED", result.error
-    assert counts(result) == {"checked": 8, "created": 6, "updated": 0, "unchanged": 0,
-                              "skipped": 0, "failed": 2}
+    assert counts(result) == {"checked": 9, "created": 6, "updated": 0, "unchanged": 0,
+                              "skipped": 0, "failed": 3}
     assert {"late-1", "late-3", "u0", "u3"} <= set(ws.properties_by("ext"))
     warnings = [e.message for e in ws.events(result.run_id)
                 if isinstance(e, LogLine) and e.level == "warning"]
     assert any(w.startswith(f"{name}:2: not valid JSON") for w in warnings), warnings
     assert any(w.startswith(f"{name}:3: not a JSON object") for w in warnings), warnings
+    assert any(w.startswith(f"{name}:6: unexpected shape: external_id is not a single value")
+               for w in warnings), warnings
 
 
 def test_dry_run_changes_neither_side_and_predicts_the_counts(tmp_path: Path,

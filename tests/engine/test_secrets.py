@@ -67,3 +67,15 @@ def test_malformed_secrets_file_does_not_echo_values(tmp_path: Path) -> None:
     with pytest.raises(SecretError) as caught:
         SecretsFile(path).names()
     assert VALUE not in str(caught.value)
+
+
+def test_hand_written_entries_of_other_types_survive_a_set(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.toml"
+    path.write_text('note = 1\n[extra]\nx = "y"\nk = "v"\n')
+    path.chmod(0o600)
+    secrets = SecretsFile(path)
+    secrets.set("new", Secret("value"))
+    text = path.read_text()
+    assert "note = 1" in text and "[extra]" in text
+    assert secrets.names() == ["new"]
+    assert not secrets.delete("note")

@@ -102,8 +102,16 @@ class GoalRun:
 
     def progress(self, done: int, total: int = 0, unit: str = "profiles") -> None:
         """Counts so far (coalesced by the event log)."""
-        self.emit(Progress(goal=self.name, done=done, total=total, unit=unit,
-                           counts=dict(self.state.counts), data_points=self.state.data_points))
+        self.emit(
+            Progress(
+                goal=self.name,
+                done=done,
+                total=total,
+                unit=unit,
+                counts=dict(self.state.counts),
+                data_points=self.state.data_points,
+            )
+        )
 
     def save(self, tx: Transaction) -> None:
         """Persist the goal's progress in the caller's transaction (never in a dry run)."""

@@ -133,8 +133,16 @@ class RunFinished(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (RunStarted, PhaseChanged, Progress, BatchSent, RateLimitWait, LogLine,
-                GoalFinished, RunFinished)
+    for cls in (
+        RunStarted,
+        PhaseChanged,
+        Progress,
+        BatchSent,
+        RateLimitWait,
+        LogLine,
+        GoalFinished,
+        RunFinished,
+    )
 }
 
 
@@ -166,8 +174,9 @@ class EventLog:
     the file, and the latest one is always written before any other event of that goal.
     """
 
-    def __init__(self, path: Path, listener: Listener | None = None,
-                 progress_interval: float = 0.25) -> None:
+    def __init__(
+        self, path: Path, listener: Listener | None = None, progress_interval: float = 0.25
+    ) -> None:
         self.path = path
         self.listener = listener
         self.progress_interval = progress_interval
@@ -189,7 +198,8 @@ class EventLog:
                 return
             self._last_progress[event.goal] = now
             self._pending.pop(event.goal, None)
-        else:
+        elif not isinstance(event, (BatchSent, RateLimitWait)):
+            # Batches and waits are as frequent as progress: they do not force it out.
             self._flush_pending(getattr(event, "goal", None))
         self._write(event)
 
@@ -232,8 +242,9 @@ def read_events(path: Path) -> Iterator[Event]:
                     yield event
 
 
-def follow_events(path: Path, *, poll: float = 0.2,
-                  alive: Callable[[], bool] = lambda: True) -> Iterator[Event]:
+def follow_events(
+    path: Path, *, poll: float = 0.2, alive: Callable[[], bool] = lambda: True
+) -> Iterator[Event]:
     """Events of a run log as they are written, until RunFinished or `alive()` turns False.
 
     A line is yielded only once its newline is there, so a half-written line is never misread.

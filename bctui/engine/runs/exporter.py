@@ -61,8 +61,9 @@ class ExportBatch(list[dict[str, Any]]):
         self.started = 0.0
 
 
-def attribute_values(profile: Profile, segments: list[str],
-                     mappings: Iterable[ExportMapping]) -> dict[str, Any]:
+def attribute_values(
+    profile: Profile, segments: list[str], mappings: Iterable[ExportMapping]
+) -> dict[str, Any]:
     """The Braze value of every mapped attribute for a profile (None when it has none).
 
     A property with one value is sent as that value, with several as an array; segments and
@@ -107,8 +108,9 @@ def identifiers_of(profile: Profile, rules: IdentifierRules) -> dict[str, Any] |
     return None
 
 
-def changed_attributes(attrs: dict[str, Any], last: dict[str, Any] | None,
-                       *, everything: bool) -> dict[str, Any]:
+def changed_attributes(
+    attrs: dict[str, Any], last: dict[str, Any] | None, *, everything: bool
+) -> dict[str, Any]:
     """What to send: attributes whose value differs from what was last sent (all with
     `everything`); an attribute that became empty is sent as null so Braze removes it."""
     last = last or {}
@@ -130,8 +132,15 @@ class _Settled:
 class Exporter:
     """Runs one export goal."""
 
-    def __init__(self, run: GoalRun, goal: ExportGoal, segment: SegmentDef,
-                 all_segments: tuple[SegmentDef, ...], *, concurrency: int = 192) -> None:
+    def __init__(
+        self,
+        run: GoalRun,
+        goal: ExportGoal,
+        segment: SegmentDef,
+        all_segments: tuple[SegmentDef, ...],
+        *,
+        concurrency: int = 192,
+    ) -> None:
         self.run = run
         self.goal = goal
         self.segment = segment
@@ -170,9 +179,10 @@ class Exporter:
         # Every profile with a failure row (this run's too): delivering one clears its row.
         self.has_failure_row = set(st.failed_profiles(run.store, run.key, run_id=""))
         self.total = self._count_delta(gs.cursor, gs.upper) + len(self.retry_ids)
-        run.log(f"{self.total:,} profile{'s' if self.total != 1 else ''} to check"
-                + (f" ({len(self.retry_ids):,} rejected last time, retried)"
-                   if self.retry_ids else ""))
+        run.log(
+            f"{self.total:,} profile{'s' if self.total != 1 else ''} to check"
+            + (f" ({len(self.retry_ids):,} rejected last time, retried)" if self.retry_ids else "")
+        )
         if run.dry_run:
             for batch in self._plan():
                 for planned in batch.planned:
@@ -191,21 +201,29 @@ class Exporter:
         sql, params = segment_sql(self.segment, correlated=True)
         row = self.run.store.query(
             f"SELECT count(*) FROM profile p WHERE p.seq > ? AND p.seq <= ? AND {sql}",
-            (since, upper, *params)).fetchone()
+            (since, upper, *params),
+        ).fetchone()
         return int(row[0])
 
     async def _send_all(self) -> None:
         braze = self.run.connection.braze
-        key = resolve(braze.api_key, self.run.secrets,
-                      where=f'connection "{self.run.connection.name}" braze.api_key')
+        key = resolve(
+            braze.api_key,
+            self.run.secrets,
+            where=f'connection "{self.run.connection.name}" braze.api_key',
+        )
         main = asyncio.current_task()
         assert main is not None
         watcher = asyncio.create_task(self._watch_cancel(main))
         self.run.phase("sending", f"batches of up to {BATCH_SIZE}")
         try:
-            async with BrazeClient(braze.endpoint, key, on_wait=self._on_wait,
-                                   max_connections=self.concurrency,
-                                   retry=EXPORT_RETRY) as client:
+            async with BrazeClient(
+                braze.endpoint,
+                key,
+                on_wait=self._on_wait,
+                max_connections=self.concurrency,
+                retry=EXPORT_RETRY,
+            ) as client:
                 results = client.track_batches(self._abatches(), concurrency=self.concurrency)
                 async with contextlib.aclosing(results):
                     async for batch, result in results:
@@ -225,8 +243,11 @@ class Exporter:
         main.cancel()
 
     def _on_wait(self, event: WaitEvent) -> None:
-        self.run.emit(RateLimitWait(goal=self.run.name, seconds=round(event.seconds, 3),
-                                    reason=str(event.reason)))
+        self.run.emit(
+            RateLimitWait(
+                goal=self.run.name, seconds=round(event.seconds, 3), reason=str(event.reason)
+            )
+        )
 
     async def _abatches(self) -> AsyncIterator[ExportBatch]:
         for batch in self._plan():
@@ -278,8 +299,12 @@ class Exporter:
         if retries:
             yield retries
         page: list[tuple[Profile, list[str], bool]] = []
-        profiles = run.store.iter_profiles(segment=self.segment, since_seq=gs.cursor or 0,
-                                           segments_of=self.all_segments, batch=LOOKUP_PAGE)
+        profiles = run.store.iter_profiles(
+            segment=self.segment,
+            since_seq=gs.cursor or 0,
+            segments_of=self.all_segments,
+            batch=LOOKUP_PAGE,
+        )
         for profile, names in profiles:
             if profile.seq > (gs.upper or 0):
                 profiles.close()  # changed after this run began: the next delta has it
@@ -293,8 +318,9 @@ class Exporter:
         if page:
             yield page
 
-    def _plan_profile(self, profile: Profile, segments: list[str], last: st.Sent | None,
-                      is_retry: bool) -> tuple[Planned, dict[str, Any]] | None:
+    def _plan_profile(
+        self, profile: Profile, segments: list[str], last: st.Sent | None, is_retry: bool
+    ) -> tuple[Planned, dict[str, Any]] | None:
         run = self.run
         self.examined += 1
         run.count("checked")
@@ -354,9 +380,16 @@ class Exporter:
                 break
             self.resolved = max(self.resolved, self.unresolved.pop(head))
             self.finished.discard(head)
-        self.run.emit(BatchSent(goal=self.run.name, number=batch.number, size=len(batch),
-                                failed=len(failures), status=result.status,
-                                seconds=round(time.monotonic() - batch.started, 3)))
+        self.run.emit(
+            BatchSent(
+                goal=self.run.name,
+                number=batch.number,
+                size=len(batch),
+                failed=len(failures),
+                status=result.status,
+                seconds=round(time.monotonic() - batch.started, 3),
+            )
+        )
         self.run.progress(self.examined, self.total)
         crash_point("export.batch_settled")
 
@@ -370,16 +403,24 @@ class Exporter:
         run, gs = self.run, self.run.state
         if run.dry_run:
             return
-        settled, self.settled = self.settled, _Settled()
+        settled = self.settled
+        previous = gs.cursor
         gs.cursor = max(gs.cursor or 0, self.resolved)
-        with run.store.transaction() as tx:
-            st.record_sent(tx, run.key, settled.sent)
-            st.clear_failures(tx, run.key, settled.delivered + settled.dropped)
-            st.record_failures(tx, run.key, run.run_id, settled.failed)
-            st.set_watermark(tx, run.key, gs.cursor or 0)
-            if final:
-                run.finish(tx)
-            else:
-                run.save(tx)
+        try:
+            with run.store.transaction() as tx:
+                st.record_sent(tx, run.key, settled.sent)
+                st.clear_failures(tx, run.key, settled.delivered + settled.dropped)
+                st.record_failures(tx, run.key, run.run_id, settled.failed)
+                st.set_watermark(tx, run.key, gs.cursor or 0)
+                if final:
+                    run.finish(tx)
+                else:
+                    run.save(tx)
+        except BaseException:
+            # Nothing was committed: keep the results for the next checkpoint, and the cursor
+            # where the store has it, so no rejection is lost behind a moved watermark.
+            gs.cursor = previous
+            raise
+        self.settled = _Settled()
         self.last_checkpoint = time.monotonic()
         crash_point("export.checkpoint")

@@ -24,7 +24,7 @@ from bctui.engine.runs.context import GoalRun
 from bctui.engine.runs.faults import crash_point
 from bctui.engine.secrets import resolve
 from bctui.errors import BctuiError
-from bctui.s3 import ExportFile, S3Access
+from bctui.s3 import ExportFile, S3Access, S3CorruptObject
 from bctui.store import ProfileWrite
 
 # Braze deletes export files about four hours after writing them (reference §8.4).
@@ -33,9 +33,23 @@ FILE_LIFETIME_SECONDS: Final = 4 * 3600
 # Standard fields "add remaining fields" brings in (scalars and lists of scalars); nested lists of
 # objects (devices, apps, purchases, campaigns_received…) are only imported through a mapping.
 REMAINING_FIELDS: Final = (
-    "braze_id", "country", "created_at", "dob", "email", "email_subscribe", "external_id",
-    "first_name", "gender", "home_city", "language", "last_name", "phone", "push_subscribe",
-    "random_bucket", "time_zone", "total_revenue",
+    "braze_id",
+    "country",
+    "created_at",
+    "dob",
+    "email",
+    "email_subscribe",
+    "external_id",
+    "first_name",
+    "gender",
+    "home_city",
+    "language",
+    "last_name",
+    "phone",
+    "push_subscribe",
+    "random_bucket",
+    "time_zone",
+    "total_revenue",
 )
 
 # The export field that carries each kind of Braze identifier.
@@ -115,8 +129,9 @@ class UserMapper:
         self.goal = goal
         self.campaigns = frozenset(goal.audience.campaign_ids)
         mapped = {m.braze for m in goal.mappings}
-        self.mapped_custom = {m.partition(".")[2] for m in mapped
-                              if m.startswith("custom_attributes.")}
+        self.mapped_custom = {
+            m.partition(".")[2] for m in mapped if m.startswith("custom_attributes.")
+        }
         self.mapped_fields = {m for m in mapped if "." not in m}
         self.identifier_pairs = [p for g in goal.identifiers for p in g]
 
@@ -125,14 +140,19 @@ class UserMapper:
         if not self.campaigns:
             return True
         received = user.get("campaigns_received") or ()
-        return any(isinstance(c, dict) and c.get("api_campaign_id") in self.campaigns
-                   for c in received)
+        return any(
+            isinstance(c, dict) and c.get("api_campaign_id") in self.campaigns for c in received
+        )
 
     def write(self, user: dict[str, Any]) -> ProfileWrite | None:
         """The write for this user, or None when it has no value for any identifier group."""
         groups: list[list[tuple[str, Any]]] = []
         for group in self.goal.identifiers:
             pairs = [(p.property, identifier_value(user, p.braze, p.label)) for p in group]
+            for pair, (_, value) in zip(group, pairs, strict=True):
+                if _present(value) and (isinstance(value, bool)
+                                        or not isinstance(value, (str, int, float))):
+                    raise ValueError(f"{pair.braze} is not a single value")
             if all(_present(v) for _, v in pairs):
                 groups.append(pairs)
         if not groups:
@@ -147,8 +167,9 @@ class UserMapper:
         return ProfileWrite(updates=updates, match=groups, create=self.goal.allow_create)
 
     @staticmethod
-    def _mapped(user: dict[str, Any], mappings: Sequence[ImportMapping]) -> Iterator[
-            tuple[str, str, object]]:
+    def _mapped(
+        user: dict[str, Any], mappings: Sequence[ImportMapping]
+    ) -> Iterator[tuple[str, str, object]]:
         for mapping in mappings:
             # An absent field is an empty one (Braze omits empty fields), which `clear` clears.
             yield mapping.property, mapping.strategy, field_value(user, mapping.braze)
@@ -173,8 +194,10 @@ class Importer:
 
     def __init__(self, run: GoalRun, goal: ImportGoal) -> None:
         if run.connection.s3 is None:
-            raise ImportFailed("the connection has no S3 settings",
-                               fix="add [connection.s3] (Braze delivers exports through S3)")
+            raise ImportFailed(
+                "the connection has no S3 settings",
+                fix="add [connection.s3] (Braze delivers exports through S3)",
+            )
         self.run = run
         self.goal = goal
         self.s3_settings: S3Settings = run.connection.s3
@@ -207,49 +230,82 @@ class Importer:
         where = f'connection "{self.run.connection.name}" s3'
         key_id = resolve(settings.access_key_id, self.run.secrets, where=where).reveal()
         secret = resolve(settings.secret_access_key, self.run.secrets, where=where)
-        return S3Access(key_id, secret, region=settings.region,
-                        endpoint_url=settings.endpoint_url or None)
+        return S3Access(
+            key_id, secret, region=settings.region, endpoint_url=settings.endpoint_url or None
+        )
 
     def _resume(self, s3: S3Access, job: st.ImportJob) -> st.ImportJob | None:
         """Carry on with an unfinished export, unless its files are gone."""
-        files = s3.find_export_files(self.s3_settings.bucket, self.s3_settings.root,
-                                     job.segment_id, job.object_prefix)
+        files = s3.find_export_files(
+            self.s3_settings.bucket, self.s3_settings.root, job.segment_id, job.object_prefix
+        )
         age = time.time() - job.requested_at
         gone = not files and (job.files_seen > 0 or age > FILE_LIFETIME_SECONDS)
-        if gone or job.segment_id != self.goal.audience.segment_id:
-            reason = ("its files are gone (Braze deletes export files about 4 hours after "
-                      "writing them)" if gone else "the goal's audience changed")
-            self.run.log(f"an interrupted import's export {job.object_prefix} cannot be resumed: "
-                         f"{reason}; requesting a new export", "warning")
+        missing = sorted(set(self._requested_fields()) - set(job.fields))
+        if gone or job.segment_id != self.goal.audience.segment_id or missing:
+            if gone:
+                reason = (
+                    "its files are gone (Braze deletes export files about 4 hours after "
+                    "writing them); files already applied are applied again"
+                )
+            elif missing:
+                reason = (
+                    f"the goal now needs fields that export lacks ({', '.join(missing)}); "
+                    "files already applied are applied again"
+                )
+            else:
+                reason = "the goal's audience changed"
+            self.run.log(
+                f"an interrupted import's export {job.object_prefix} cannot be resumed: "
+                f"{reason}; requesting a new export",
+                "warning",
+            )
             with self.run.store.transaction() as tx:
                 st.clear_import_job(tx, self.run.key)
             return None
         applied = len(st.applied_files(self.run.store, job.object_prefix))
-        self.run.log(f"resuming the interrupted import of export {job.object_prefix} "
-                     f"({applied} file{'s' if applied != 1 else ''} already applied)")
+        self.run.log(
+            f"resuming the interrupted import of export {job.object_prefix} "
+            f"({applied} file{'s' if applied != 1 else ''} already applied)"
+        )
         return job
+
+    def _requested_fields(self) -> list[str]:
+        """Everything the export was asked for: fields, and single custom attributes."""
+        return [
+            *self.request.fields,
+            *(f"custom_attributes.{name}" for name in self.request.custom_attributes),
+        ]
 
     def _request(self, *, lost_request: bool = False) -> st.ImportJob:
         run = self.run
         audience = self.goal.audience
         if not run.dry_run:
             # Recorded before asking, so a crash before the answer is recorded is recognised.
-            intent = st.ImportJob(run.key, audience.segment_id, "", time.time(),
-                                  self.request.fields)
+            intent = st.ImportJob(
+                run.key, audience.segment_id, "", time.time(), self._requested_fields()
+            )
             with run.store.transaction() as tx:
                 st.save_import_job(tx, intent)
-        label = (f'"{audience.name}" ({audience.segment_id})' if audience.name
-                 else audience.segment_id)
+        label = (
+            f'"{audience.name}" ({audience.segment_id})' if audience.name else audience.segment_id
+        )
         run.phase("requesting", f"export of Braze segment {label}")
         fields = ", ".join(self.request.fields)
         custom = ", ".join(self.request.custom_attributes)
-        run.log(f"requesting an export of segment {label}: fields {fields}"
-                + (f"; custom attributes {custom}" if custom else ""))
-        started = self._export_segment_waiting() if lost_request else \
-            asyncio.run(self._export_segment())
+        run.log(
+            f"requesting an export of segment {label}: fields {fields}"
+            + (f"; custom attributes {custom}" if custom else "")
+        )
+        started = self._export_segment_waiting(lost_request=lost_request)
         crash_point("import.answered")
-        job = st.ImportJob(run.key, audience.segment_id, started.object_prefix, time.time(),
-                           self.request.fields)
+        job = st.ImportJob(
+            run.key,
+            audience.segment_id,
+            started.object_prefix,
+            time.time(),
+            self._requested_fields(),
+        )
         if not run.dry_run:
             with run.store.transaction() as tx:
                 st.save_import_job(tx, job)
@@ -257,9 +313,10 @@ class Importer:
         run.log(f"Braze accepted the export: object prefix {started.object_prefix}")
         return job
 
-    def _export_segment_waiting(self) -> Any:
-        """Ask for the export; while Braze is still running the one a crashed run asked for
-        (its answer was lost, so its files cannot be found), wait for it to finish."""
+    def _export_segment_waiting(self, *, lost_request: bool) -> Any:
+        """Ask for the export. Braze runs one export per segment at a time: while another is
+        running (a crashed run's whose answer was lost, a dry run's, another tool's) wait for it,
+        up to the goal's timeout, then fail with a clear message."""
         wait = self.goal.wait
         deadline = time.monotonic() + wait.timeout_minutes * 60
         logged = False
@@ -272,28 +329,42 @@ class Importer:
                 if time.monotonic() > deadline:
                     raise
                 if not logged:
-                    self.run.log("the interrupted run's export of this segment is still running "
-                                 "and its answer was lost; waiting for it to finish before "
-                                 "requesting a new one", "warning")
+                    whose = (
+                        "the interrupted run's export, whose answer was lost,"
+                        if lost_request
+                        else "another export of this segment"
+                    )
+                    self.run.log(
+                        f"{whose} is still running at Braze, which runs one export per "
+                        f"segment at a time; waiting up to {wait.timeout_minutes:g} min "
+                        "for it to finish",
+                        "warning",
+                    )
                     logged = True
                 self.run.cancel.sleep(wait.poll_seconds)
 
     async def _export_segment(self) -> Any:
         braze = self.run.connection.braze
-        key = resolve(braze.api_key, self.run.secrets,
-                      where=f'connection "{self.run.connection.name}" braze.api_key')
+        key = resolve(
+            braze.api_key,
+            self.run.secrets,
+            where=f'connection "{self.run.connection.name}" braze.api_key',
+        )
         async with BrazeClient(braze.endpoint, key) as client:
             try:
                 return await client.export_segment(
-                    self.goal.audience.segment_id, self.request.fields,
+                    self.goal.audience.segment_id,
+                    self.request.fields,
                     custom_attributes_to_export=self.request.custom_attributes or None,
-                    output_format="gzip")
+                    output_format="gzip",
+                )
             except ExportAlreadyRunning as exc:
                 raise ImportFailed(
                     f"Braze is already exporting segment {self.goal.audience.segment_id} "
                     "(it runs one export per segment at a time)",
                     fix="wait until that export finishes (another tool, or a run whose state "
-                    "was lost, started it), then run again") from exc
+                    "was lost, started it), then run again",
+                ) from exc
 
     # -- waiting and applying -----------------------------------------------------------------
 
@@ -306,9 +377,11 @@ class Importer:
         # writing (after a timeout or a crash) waits for it again instead of failing at once.
         deadline = time.time() + wait.timeout_minutes * 60
         run.phase("waiting", f"for export files under {job.object_prefix}")
-        run.log(f"completion rule: the export counts as complete when no new file has appeared "
-                f"for {wait.quiet_seconds:g} s after the first one (polling every "
-                f"{wait.poll_seconds:g} s, giving up after {wait.timeout_minutes:g} min)")
+        run.log(
+            f"completion rule: the export counts as complete when no new file has appeared "
+            f"for {wait.quiet_seconds:g} s after the first one (polling every "
+            f"{wait.poll_seconds:g} s, giving up after {wait.timeout_minutes:g} min)"
+        )
         seen: set[str] = set()
         last_change = time.monotonic()
         while True:
@@ -332,10 +405,13 @@ class Importer:
                     f"no export files arrived under {job.object_prefix} within "
                     f"{wait.timeout_minutes:g} minutes",
                     fix="check Braze's S3 settings (bucket and folder must match this "
-                    "connection's), whether the segment is empty, or raise wait.timeout_minutes")
+                    "connection's), whether the segment is empty, or raise wait.timeout_minutes",
+                )
             run.cancel.sleep(wait.poll_seconds)
-        run.log(f"export complete: {len(seen)} file{'s' if len(seen) != 1 else ''}, no new file "
-                f"for {wait.quiet_seconds:g} s")
+        run.log(
+            f"export complete: {len(seen)} file{'s' if len(seen) != 1 else ''}, no new file "
+            f"for {wait.quiet_seconds:g} s"
+        )
         if not run.dry_run:
             with run.store.transaction() as tx:
                 st.clear_import_job(tx, run.key)
@@ -345,15 +421,23 @@ class Importer:
     def _note_files(self, job: st.ImportJob, count: int) -> st.ImportJob:
         """Remember that files appeared (so a later resume can tell "gone" from "not yet")."""
         first = job.first_file_at or time.time()
-        job = st.ImportJob(job.goal_key, job.segment_id, job.object_prefix, job.requested_at,
-                           job.fields, first, max(job.files_seen, count))
+        job = st.ImportJob(
+            job.goal_key,
+            job.segment_id,
+            job.object_prefix,
+            job.requested_at,
+            job.fields,
+            first,
+            max(job.files_seen, count),
+        )
         if not self.run.dry_run:
             with self.run.store.transaction() as tx:
                 st.save_import_job(tx, job)
         return job
 
-    def _apply_file(self, s3: S3Access, bucket: str, file: ExportFile, job: st.ImportJob,
-                    index: int) -> None:
+    def _apply_file(
+        self, s3: S3Access, bucket: str, file: ExportFile, job: st.ImportJob, index: int
+    ) -> None:
         """Read one file whole (≤ ~5,000 users), then merge it in one transaction."""
         run = self.run
         name = file.key.rsplit("/", 1)[-1]
@@ -381,8 +465,9 @@ class Importer:
         self.users_done += tally.get("checked", 0)
         run.progress(self.users_done, unit="users")
 
-    def _read_file(self, s3: S3Access, bucket: str, key: str,
-                   name: str) -> tuple[list[ProfileWrite], list[int], dict[str, int]]:
+    def _read_file(
+        self, s3: S3Access, bucket: str, key: str, name: str
+    ) -> tuple[list[ProfileWrite], list[int], dict[str, int]]:
         """The file's writes with their line numbers, and counts of what was not written.
 
         `checked` counts every line examined (users outside the campaign filter are not part of
@@ -392,20 +477,54 @@ class Importer:
         writes: list[ProfileWrite] = []
         lines: list[int] = []
         tally = {"checked": 0}
+        try:
+            self._parse_lines(s3.iter_lines(bucket, key), name, writes, lines, tally)
+        except S3CorruptObject as exc:
+            # A corrupt file never becomes readable: keep the users read before the damage,
+            # count the rest as one failure, and let the file be recorded as applied so it does
+            # not block every later run.
+            self.run.log(
+                f"{name}: {exc.message}; the {tally['checked']:,} users read before "
+                "the damage are applied, the rest of the file is skipped",
+                "error",
+            )
+            tally["failed"] = tally.get("failed", 0) + 1
+        return writes, lines, tally
+
+    def _parse_lines(
+        self,
+        numbered: Iterator[tuple[int, bytes]],
+        name: str,
+        writes: list[ProfileWrite],
+        lines: list[int],
+        tally: dict[str, int],
+    ) -> None:
+        """Parse numbered lines into `writes` (see `_read_file` for the counting)."""
         seen_users: set[str] = set()
-        for number, raw in s3.iter_lines(bucket, key):
+        for number, raw in numbered:
             try:
                 user = orjson.loads(raw)
                 if not isinstance(user, dict):
                     raise ValueError("not a JSON object")
             except (orjson.JSONDecodeError, ValueError) as exc:
-                reason = str(exc) if not isinstance(exc, orjson.JSONDecodeError) else \
-                    f"not valid JSON ({exc})"
+                reason = (
+                    str(exc)
+                    if not isinstance(exc, orjson.JSONDecodeError)
+                    else f"not valid JSON ({exc})"
+                )
                 self._bad_line(name, number, reason)
                 tally["checked"] += 1
                 tally["failed"] = tally.get("failed", 0) + 1
                 continue
-            if not self.mapper.in_audience(user):
+            try:
+                if not self.mapper.in_audience(user):
+                    continue
+                write = self.mapper.write(user)
+            except (TypeError, ValueError, AttributeError) as exc:
+                # Valid JSON of an unexpected shape (say `"user_aliases": 5`): one bad line.
+                self._bad_line(name, number, f"unexpected shape: {exc}")
+                tally["checked"] += 1
+                tally["failed"] = tally.get("failed", 0) + 1
                 continue
             # Braze can, rarely, list a user twice in one export: apply it once.
             identity = str(user.get("braze_id") or user.get("external_id") or "")
@@ -414,23 +533,22 @@ class Importer:
                     continue
                 seen_users.add(identity)
             tally["checked"] += 1
-            write = self.mapper.write(user)
             if write is None:
                 tally["skipped"] = tally.get("skipped", 0) + 1
                 continue
             writes.append(write)
             lines.append(number)
-        return writes, lines, tally
 
     def _bad_line(self, name: str, line: int, reason: str) -> None:
         if self.bad_lines_logged < MAX_LOGGED_BAD_LINES:
             self.run.log(f"{name}:{line}: {reason}", "warning")
         elif self.bad_lines_logged == MAX_LOGGED_BAD_LINES:
-            self.run.log("more bad lines follow; only the first "
-                         f"{MAX_LOGGED_BAD_LINES} are logged", "warning")
+            self.run.log(
+                f"more bad lines follow; only the first {MAX_LOGGED_BAD_LINES} are logged",
+                "warning",
+            )
         self.bad_lines_logged += 1
 
 
 class _DryRunRollback(Exception):
     """Raised inside a dry run's transaction so that nothing it did is committed."""
-

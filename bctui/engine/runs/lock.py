@@ -43,12 +43,18 @@ class LockedError(BctuiError):
 
     def __init__(self, connection: str, holder: Holder | None) -> None:
         self.holder = holder
-        who = (f"PID {holder.pid}, run {holder.run_id}" if holder
-               else "a process that has not written its details yet")
+        who = (
+            f"PID {holder.pid}, run {holder.run_id}"
+            if holder
+            else "a process that has not written its details yet"
+        )
         super().__init__(
             f'connection "{connection}" is already running ({who})',
-            fix=(f"wait for it (`bctui watch {holder.run_id}`), or stop it with "
-                 f"`kill {holder.pid}`") if holder else "wait for it to finish",
+            fix=(
+                f"wait for it (`bctui watch {holder.run_id}`), or stop it with `kill {holder.pid}`"
+            )
+            if holder
+            else "wait for it to finish",
         )
 
 
@@ -137,4 +143,3 @@ def _read_holder(handle: IO[bytes]) -> Holder | None:
         return Holder(int(raw["pid"]), str(raw["run_id"]), float(raw["started_at"]))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
-

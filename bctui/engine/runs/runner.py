@@ -76,8 +76,10 @@ def find_connection(config: Config, name: str) -> Connection:
     conn = config.connection(name)
     if conn is None:
         names = ", ".join(f'"{c.name}"' for c in config.connections) or "none are configured"
-        raise NotFoundError(f'no connection named "{name}"',
-                            fix=f"use one of the connection names in connections.toml ({names})")
+        raise NotFoundError(
+            f'no connection named "{name}"',
+            fix=f"use one of the connection names in connections.toml ({names})",
+        )
     return conn
 
 
@@ -87,13 +89,17 @@ def select_goals(conn: Connection, only: str | None) -> list[Goal]:
         goal = conn.goal(only)
         if goal is None:
             names = ", ".join(f'"{g.name}"' for g in conn.goals) or "it has none"
-            raise NotFoundError(f'connection "{conn.name}" has no goal named "{only}"',
-                                fix=f"use one of its goals ({names})")
+            raise NotFoundError(
+                f'connection "{conn.name}" has no goal named "{only}"',
+                fix=f"use one of its goals ({names})",
+            )
         return [goal]
     goals = [g for g in conn.goals if g.enabled]
     if not goals:
-        raise BctuiError(f'connection "{conn.name}" has no enabled goals',
-                         fix="add a [[connection.goal]] or set enabled = true on one")
+        raise BctuiError(
+            f'connection "{conn.name}" has no enabled goals',
+            fix="add a [[connection.goal]] or set enabled = true on one",
+        )
     return [g for g in goals if g.type == "import"] + [g for g in goals if g.type == "export"]
 
 
@@ -115,9 +121,15 @@ def install_signal_handlers(cancel: CancelToken) -> Callable[[], None]:
     return restore
 
 
-def run_connection(config: Config, paths: Paths, name: str, options: RunOptions = RunOptions(),
-                   *, listener: Callable[[Event], None] | None = None,
-                   cancel: CancelToken | None = None) -> RunResult:
+def run_connection(
+    config: Config,
+    paths: Paths,
+    name: str,
+    options: RunOptions = RunOptions(),
+    *,
+    listener: Callable[[Event], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> RunResult:
     """Run (or resume) one connection; raises LockedError when another run holds it."""
     conn = find_connection(config, name)
     goals = select_goals(conn, options.goal)
@@ -128,9 +140,18 @@ def run_connection(config: Config, paths: Paths, name: str, options: RunOptions 
         lock = RunLock(paths.locks_dir, conn.name)
         run_id = new_run_id()
         lock.acquire(run_id)
+        cancel = cancel or CancelToken()
         try:
-            return _Run(config, paths, conn, goals, options, store, lock, run_id, listener,
-                        cancel or CancelToken()).execute()
+            first = _Run(config, paths, conn, goals, options, store, lock, run_id, listener, cancel)
+            result = first.execute()
+            if first.resumed_instead and result.state == st.FINISHED and not cancel.cancelled:
+                # The interrupted run came first; now the run that was asked for.
+                run_id = new_run_id()
+                lock.acquire_as(run_id)
+                result = _Run(
+                    config, paths, conn, goals, options, store, lock, run_id, listener, cancel
+                ).execute()
+            return result
         finally:
             lock.release()
     finally:
@@ -140,9 +161,19 @@ def run_connection(config: Config, paths: Paths, name: str, options: RunOptions 
 class _Run:
     """One run, from the lock being taken to the final event."""
 
-    def __init__(self, config: Config, paths: Paths, conn: Connection, goals: list[Goal],
-                 options: RunOptions, store: ProfileStore, lock: RunLock, run_id: str,
-                 listener: Callable[[Event], None] | None, cancel: CancelToken) -> None:
+    def __init__(
+        self,
+        config: Config,
+        paths: Paths,
+        conn: Connection,
+        goals: list[Goal],
+        options: RunOptions,
+        store: ProfileStore,
+        lock: RunLock,
+        run_id: str,
+        listener: Callable[[Event], None] | None,
+        cancel: CancelToken,
+    ) -> None:
         self.config = config
         self.paths = paths
         self.conn = conn
@@ -156,15 +187,23 @@ class _Run:
         self.started = time.time()
         self.notes: list[tuple[str, str]] = []
         self.states: dict[str, st.GoalState] = {}
+        self.resumed_instead = False  # resumed an interrupted run that differs from the one asked
 
     def execute(self) -> RunResult:
         resumed = self._prepare()
         log = EventLog(log_path(self.paths, self.run_id), self.listener)
         try:
-            log.emit(RunStarted(run_id=self.run_id, connection=self.conn.name,
-                                goals=[g.name for g in self.goals], pid=os.getpid(),
-                                dry_run=self.options.dry_run, full=self.full,
-                                resumed=resumed))
+            log.emit(
+                RunStarted(
+                    run_id=self.run_id,
+                    connection=self.conn.name,
+                    goals=[g.name for g in self.goals],
+                    pid=os.getpid(),
+                    dry_run=self.options.dry_run,
+                    full=self.full,
+                    resumed=resumed,
+                )
+            )
             for level, message in self.notes:
                 log.emit(LogLine(level=level, message=message))
             state, error = self._run_goals(log)
@@ -183,25 +222,53 @@ class _Run:
     def _prepare(self) -> bool:
         """Record the run, or pick up the connection's interrupted one; True when resuming."""
         if self.lock.stale is not None:
-            self.notes.append(("warning", f"cleared a stale lock left by PID {self.lock.stale.pid} "
-                                          f"(run {self.lock.stale.run_id}), which is gone"))
+            self.notes.append(
+                (
+                    "warning",
+                    f"cleared a stale lock left by PID {self.lock.stale.pid} "
+                    f"(run {self.lock.stale.run_id}), which is gone",
+                )
+            )
         with self.store.transaction() as tx:
             for run in st.list_runs(self.store, self.conn.name, limit=20):
                 if run.dry_run and run.state == st.RUNNING:
                     st.finish_run(tx, run.id, st.FAILED, "interrupted", run.summary)
-        interrupted = None if self.options.dry_run else st.interrupted_run(self.store,
-                                                                           self.conn.name)
+        interrupted = (
+            None if self.options.dry_run else st.interrupted_run(self.store, self.conn.name)
+        )
         if interrupted is not None:
             return self._resume(interrupted)
-        record = st.RunRecord(self.run_id, self.conn.name, self.started, st.RUNNING,
-                              dry_run=self.options.dry_run, full=self.full,
-                              goals=[g.name for g in self.goals], pid=os.getpid())
+        record = st.RunRecord(
+            self.run_id,
+            self.conn.name,
+            self.started,
+            st.RUNNING,
+            dry_run=self.options.dry_run,
+            full=self.full,
+            goals=[g.name for g in self.goals],
+            pid=os.getpid(),
+        )
         with self.store.transaction() as tx:
             st.insert_run(tx, record, [(g.name, g.type) for g in self.goals])
         return False
 
     def _resume(self, interrupted: st.RunRecord) -> bool:
-        """Carry on with a run whose process died: same id, same goals, same options."""
+        """Carry on with a run whose process died: same id, same goals, same options.
+
+        When the run asked for differs (other goals, or --full), it follows once this one ends.
+        """
+        asked = [g.name for g in self.goals]
+        self.resumed_instead = asked != interrupted.goals or self.options.full != interrupted.full
+        if self.resumed_instead:
+            self.notes.append(
+                (
+                    "info",
+                    "the run asked for ("
+                    + ", ".join(asked)
+                    + (", full" if self.options.full else "")
+                    + ") starts when the interrupted one has finished",
+                )
+            )
         self.run_id = interrupted.id
         self.lock.acquire_as(self.run_id)
         self.options = RunOptions(None, False, interrupted.full, self.options.concurrency)
@@ -209,16 +276,26 @@ class _Run:
         for name in interrupted.goals:
             goal = self.conn.goal(name)
             if goal is None:
-                self.notes.append(("warning", f'goal "{name}" of the interrupted run is no longer '
-                                              "in connections.toml; it is skipped"))
+                self.notes.append(
+                    (
+                        "warning",
+                        f'goal "{name}" of the interrupted run is no longer '
+                        "in connections.toml; it is skipped",
+                    )
+                )
             else:
                 goals.append(goal)
         self.goals = goals
         with self.store.transaction() as tx:
             st.reopen_run(tx, self.run_id, os.getpid())
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(interrupted.started_at))
-        self.notes.append(("warning", f"resuming run {self.run_id} (started {when}), which was "
-                                      "interrupted; goals it finished are not repeated"))
+        self.notes.append(
+            (
+                "warning",
+                f"resuming run {self.run_id} (started {when}), which was "
+                "interrupted; goals it finished are not repeated",
+            )
+        )
         return True
 
     def _run_goals(self, log: EventLog) -> tuple[str, str]:
@@ -227,8 +304,13 @@ class _Run:
         for goal in self.goals:
             gs = self.states.setdefault(goal.name, st.GoalState(goal.name, goal.type))
             if gs.state == st.FINISHED:
-                log.emit(LogLine(level="info", goal=goal.name,
-                                 message="finished before the interruption; not repeated"))
+                log.emit(
+                    LogLine(
+                        level="info",
+                        goal=goal.name,
+                        message="finished before the interruption; not repeated",
+                    )
+                )
                 self._goal_finished(log, goal, gs)
                 continue
             if self.cancel.cancelled:
@@ -245,8 +327,18 @@ class _Run:
 
     def _run_goal(self, log: EventLog, goal: Goal, gs: st.GoalState) -> tuple[str, str]:
         key = st.goal_key(self.conn.name, goal.name)
-        run = GoalRun(self.run_id, self.conn, key, self.store, SecretsFile(self.paths.secrets),
-                      log.emit, self.cancel, gs, dry_run=self.options.dry_run, full=self.full)
+        run = GoalRun(
+            self.run_id,
+            self.conn,
+            key,
+            self.store,
+            SecretsFile(self.paths.secrets),
+            log.emit,
+            self.cancel,
+            gs,
+            dry_run=self.options.dry_run,
+            full=self.full,
+        )
         for name in COUNT_NAMES:
             gs.counts.setdefault(name, 0)
         gs.state, gs.error = st.RUNNING, ""
@@ -283,8 +375,9 @@ class _Run:
         segment = self.config.segment(goal.segment)
         if segment is None:  # validation guarantees it; kept for a config edited mid-run
             raise BctuiError(f'export goal "{goal.name}" names no existing segment')
-        return Exporter(run, goal, segment, self.config.segments,
-                        concurrency=self.options.concurrency)
+        return Exporter(
+            run, goal, segment, self.config.segments, concurrency=self.options.concurrency
+        )
 
     def _save(self, run: GoalRun) -> None:
         if not self.options.dry_run:
@@ -293,10 +386,17 @@ class _Run:
 
     @staticmethod
     def _goal_finished(log: EventLog, goal: Goal, gs: st.GoalState) -> None:
-        log.emit(GoalFinished(goal=goal.name, goal_type=goal.type, state=gs.state,
-                              counts={k: gs.counts.get(k, 0) for k in COUNT_NAMES},
-                              data_points=gs.data_points, seconds=round(gs.seconds, 3),
-                              error=gs.error))
+        log.emit(
+            GoalFinished(
+                goal=goal.name,
+                goal_type=goal.type,
+                state=gs.state,
+                counts={k: gs.counts.get(k, 0) for k in COUNT_NAMES},
+                data_points=gs.data_points,
+                seconds=round(gs.seconds, 3),
+                error=gs.error,
+            )
+        )
 
     def _summary(self, state: str, error: str) -> dict[str, Any]:
         goals: dict[str, Any] = {}
@@ -322,10 +422,14 @@ class _Run:
 
     @staticmethod
     def _goal_summary(gs: st.GoalState) -> dict[str, Any]:
-        return {"type": gs.type, "state": gs.state,
-                **{k: gs.counts.get(k, 0) for k in COUNT_NAMES},
-                "data_points": gs.data_points, "seconds": round(gs.seconds, 3),
-                "error": gs.error}
+        return {
+            "type": gs.type,
+            "state": gs.state,
+            **{k: gs.counts.get(k, 0) for k in COUNT_NAMES},
+            "data_points": gs.data_points,
+            "seconds": round(gs.seconds, 3),
+            "error": gs.error,
+        }
 
 
 def _iso(ts: float) -> str:

@@ -131,21 +131,44 @@ class RunRecord:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-_RUN_COLUMNS: Final = "id, connection, started_at, state, ended_at, dry_run, full, goals, pid, " \
-    "error, summary"
+_RUN_COLUMNS: Final = (
+    "id, connection, started_at, state, ended_at, dry_run, full, goals, pid, error, summary"
+)
 
 
 def _run(row: Sequence[Any]) -> RunRecord:
-    return RunRecord(row[0], row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]),
-                     orjson.loads(row[7]), row[8], row[9], orjson.loads(row[10]))
+    return RunRecord(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        bool(row[5]),
+        bool(row[6]),
+        orjson.loads(row[7]),
+        row[8],
+        row[9],
+        orjson.loads(row[10]),
+    )
 
 
 def insert_run(tx: Transaction, run: RunRecord, goals: Sequence[tuple[str, str]]) -> None:
     """Record a new run and its goals (name, type) as PENDING."""
     tx.execute(
         f"INSERT INTO run ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (run.id, run.connection, run.started_at, run.state, run.ended_at, run.dry_run, run.full,
-         orjson.dumps(run.goals), run.pid, run.error, orjson.dumps(run.summary)),
+        (
+            run.id,
+            run.connection,
+            run.started_at,
+            run.state,
+            run.ended_at,
+            run.dry_run,
+            run.full,
+            orjson.dumps(run.goals),
+            run.pid,
+            run.error,
+            orjson.dumps(run.summary),
+        ),
     )
     tx.executemany(
         "INSERT INTO run_goal (run_id, goal, position, type, state) VALUES (?, ?, ?, ?, ?)",
@@ -155,37 +178,47 @@ def insert_run(tx: Transaction, run: RunRecord, goals: Sequence[tuple[str, str]]
 
 def reopen_run(tx: Transaction, run_id: str, pid: int) -> None:
     """Mark an interrupted run as running again, under a new process."""
-    tx.execute("UPDATE run SET state = ?, pid = ?, ended_at = NULL WHERE id = ?",
-               (RUNNING, pid, run_id))
+    tx.execute(
+        "UPDATE run SET state = ?, pid = ?, ended_at = NULL WHERE id = ?", (RUNNING, pid, run_id)
+    )
 
 
-def finish_run(tx: Transaction, run_id: str, state: str, error: str,
-               summary: dict[str, Any]) -> None:
+def finish_run(
+    tx: Transaction, run_id: str, state: str, error: str, summary: dict[str, Any]
+) -> None:
     """The run's final state and summary."""
-    tx.execute("UPDATE run SET state = ?, error = ?, summary = ?, ended_at = ? WHERE id = ?",
-               (state, error, orjson.dumps(summary), time.time(), run_id))
+    tx.execute(
+        "UPDATE run SET state = ?, error = ?, summary = ?, ended_at = ? WHERE id = ?",
+        (state, error, orjson.dumps(summary), time.time(), run_id),
+    )
 
 
 def get_run(store: ProfileStore, run_id: str) -> RunRecord | None:
     """A run by id, or by a unique prefix of its id."""
-    rows = store.query(f"SELECT {_RUN_COLUMNS} FROM run WHERE id = ? OR id LIKE ? ESCAPE '\\' "
-                       "ORDER BY started_at DESC LIMIT 2",
-                       (run_id, _like_prefix(run_id))).fetchall()
+    rows = store.query(
+        f"SELECT {_RUN_COLUMNS} FROM run WHERE id = ? OR id LIKE ? ESCAPE '\\' "
+        "ORDER BY started_at DESC LIMIT 2",
+        (run_id, _like_prefix(run_id)),
+    ).fetchall()
     exact = [r for r in rows if r[0] == run_id]
     if exact:
         return _run(exact[0])
     return _run(rows[0]) if len(rows) == 1 else None
 
 
-def list_runs(store: ProfileStore, connection: str | None = None,
-              limit: int = 50) -> list[RunRecord]:
+def list_runs(
+    store: ProfileStore, connection: str | None = None, limit: int = 50
+) -> list[RunRecord]:
     """Newest first."""
     if connection is None:
-        rows = store.query(f"SELECT {_RUN_COLUMNS} FROM run ORDER BY started_at DESC LIMIT ?",
-                           (limit,))
+        rows = store.query(
+            f"SELECT {_RUN_COLUMNS} FROM run ORDER BY started_at DESC LIMIT ?", (limit,)
+        )
     else:
-        rows = store.query(f"SELECT {_RUN_COLUMNS} FROM run WHERE connection = ? "
-                           "ORDER BY started_at DESC LIMIT ?", (connection, limit))
+        rows = store.query(
+            f"SELECT {_RUN_COLUMNS} FROM run WHERE connection = ? ORDER BY started_at DESC LIMIT ?",
+            (connection, limit),
+        )
     return [_run(r) for r in rows.fetchall()]
 
 
@@ -195,8 +228,11 @@ def interrupted_run(store: ProfileStore, connection: str) -> RunRecord | None:
     Only called while holding the connection's lock, so a RUNNING row here belongs to a process
     that died.
     """
-    row = store.query(f"SELECT {_RUN_COLUMNS} FROM run WHERE connection = ? AND dry_run = 0 "
-                      "ORDER BY started_at DESC LIMIT 1", (connection,)).fetchone()
+    row = store.query(
+        f"SELECT {_RUN_COLUMNS} FROM run WHERE connection = ? AND dry_run = 0 "
+        "ORDER BY started_at DESC LIMIT 1",
+        (connection,),
+    ).fetchone()
     if row is None:
         return None
     run = _run(row)
@@ -228,10 +264,15 @@ class GoalState:
 
 def goal_states(store: ProfileStore, run_id: str) -> list[GoalState]:
     """A run's goals in order."""
-    rows = store.query("SELECT goal, type, state, counts, data_points, seconds, error, cursor, "
-                       "upper FROM run_goal WHERE run_id = ? ORDER BY position", (run_id,))
-    return [GoalState(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5], r[6], r[7], r[8])
-            for r in rows.fetchall()]
+    rows = store.query(
+        "SELECT goal, type, state, counts, data_points, seconds, error, cursor, "
+        "upper FROM run_goal WHERE run_id = ? ORDER BY position",
+        (run_id,),
+    )
+    return [
+        GoalState(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5], r[6], r[7], r[8])
+        for r in rows.fetchall()
+    ]
 
 
 def save_goal(tx: Transaction, run_id: str, state: GoalState) -> None:
@@ -239,8 +280,17 @@ def save_goal(tx: Transaction, run_id: str, state: GoalState) -> None:
     tx.execute(
         "UPDATE run_goal SET state = ?, counts = ?, data_points = ?, seconds = ?, error = ?, "
         "cursor = ?, upper = ? WHERE run_id = ? AND goal = ?",
-        (state.state, orjson.dumps(state.counts), state.data_points, state.seconds, state.error,
-         state.cursor, state.upper, run_id, state.goal),
+        (
+            state.state,
+            orjson.dumps(state.counts),
+            state.data_points,
+            state.seconds,
+            state.error,
+            state.cursor,
+            state.upper,
+            run_id,
+            state.goal,
+        ),
     )
 
 
@@ -281,9 +331,11 @@ class ImportJob:
 
 def import_job(store: ProfileStore, key: str) -> ImportJob | None:
     """The goal's unfinished export request, if any."""
-    row = store.query("SELECT goal_key, segment_id, object_prefix, requested_at, fields, "
-                      "first_file_at, files_seen FROM import_job WHERE goal_key = ?",
-                      (key,)).fetchone()
+    row = store.query(
+        "SELECT goal_key, segment_id, object_prefix, requested_at, fields, "
+        "first_file_at, files_seen FROM import_job WHERE goal_key = ?",
+        (key,),
+    ).fetchone()
     if row is None:
         return None
     return ImportJob(row[0], row[1], row[2], row[3], orjson.loads(row[4]), row[5], row[6])
@@ -297,8 +349,15 @@ def save_import_job(tx: Transaction, job: ImportJob) -> None:
         "SET segment_id = excluded.segment_id, object_prefix = excluded.object_prefix, "
         "requested_at = excluded.requested_at, fields = excluded.fields, "
         "first_file_at = excluded.first_file_at, files_seen = excluded.files_seen",
-        (job.goal_key, job.segment_id, job.object_prefix, job.requested_at,
-         orjson.dumps(job.fields), job.first_file_at, job.files_seen),
+        (
+            job.goal_key,
+            job.segment_id,
+            job.object_prefix,
+            job.requested_at,
+            orjson.dumps(job.fields),
+            job.first_file_at,
+            job.files_seen,
+        ),
     )
 
 
@@ -313,12 +372,15 @@ def applied_files(store: ProfileStore, object_prefix: str) -> set[str]:
     return {r[0] for r in rows.fetchall()}
 
 
-def mark_file_applied(tx: Transaction, key: str, object_prefix: str, file_key: str,
-                      counts: dict[str, int]) -> None:
+def mark_file_applied(
+    tx: Transaction, key: str, object_prefix: str, file_key: str, counts: dict[str, int]
+) -> None:
     """Record, in the transaction that applied it, that a file was applied."""
-    tx.execute("INSERT INTO import_file (object_prefix, key, goal_key, applied_at, counts) "
-               "VALUES (?, ?, ?, ?, ?)",
-               (object_prefix, file_key, key, time.time(), orjson.dumps(counts)))
+    tx.execute(
+        "INSERT INTO import_file (object_prefix, key, goal_key, applied_at, counts) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (object_prefix, file_key, key, time.time(), orjson.dumps(counts)),
+    )
 
 
 # -- what exports last sent, and what they must retry ------------------------------------------
@@ -339,15 +401,21 @@ def sent_attributes(store: ProfileStore, key: str, profile_ids: Sequence[str]) -
     for start in range(0, len(profile_ids), 500):
         chunk = profile_ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        rows = store.query(f"SELECT profile_id, attrs, ids FROM export_sent WHERE goal_key = ? "
-                           f"AND profile_id IN ({marks})", (key, *chunk))
-        out.update((pid, Sent(orjson.loads(attrs), None if ids is None else orjson.loads(ids)))
-                   for pid, attrs, ids in rows.fetchall())
+        rows = store.query(
+            f"SELECT profile_id, attrs, ids FROM export_sent WHERE goal_key = ? "
+            f"AND profile_id IN ({marks})",
+            (key, *chunk),
+        )
+        out.update(
+            (pid, Sent(orjson.loads(attrs), None if ids is None else orjson.loads(ids)))
+            for pid, attrs, ids in rows.fetchall()
+        )
     return out
 
 
-def record_sent(tx: Transaction, key: str,
-                sent: Iterable[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
+def record_sent(
+    tx: Transaction, key: str, sent: Iterable[tuple[str, dict[str, Any], dict[str, Any]]]
+) -> None:
     """Remember the full attribute values now in Braze for these profiles, and the identifiers
     they were sent under."""
     sort = orjson.OPT_SORT_KEYS
@@ -357,8 +425,10 @@ def record_sent(tx: Transaction, key: str,
         "INSERT INTO export_sent (goal_key, profile_id, attrs, ids) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (goal_key, profile_id) DO UPDATE SET attrs = excluded.attrs, "
         "ids = excluded.ids",
-        ((key, pid, orjson.dumps(attrs, option=sort), orjson.dumps(ids, option=sort))
-         for pid, attrs, ids in sent),
+        (
+            (key, pid, orjson.dumps(attrs, option=sort), orjson.dumps(ids, option=sort))
+            for pid, attrs, ids in sent
+        ),
     )
 
 
@@ -368,13 +438,17 @@ def failed_profiles(store: ProfileStore, key: str, run_id: str) -> list[str]:
     Rejections of run `run_id` itself (recorded before it was interrupted and resumed) wait for
     the next run, as they would had it not been interrupted.
     """
-    rows = store.query("SELECT profile_id FROM export_failure WHERE goal_key = ? AND run_id != ? "
-                       "ORDER BY profile_id", (key, run_id))
+    rows = store.query(
+        "SELECT profile_id FROM export_failure WHERE goal_key = ? AND run_id != ? "
+        "ORDER BY profile_id",
+        (key, run_id),
+    )
     return [r[0] for r in rows.fetchall()]
 
 
-def record_failures(tx: Transaction, key: str, run_id: str,
-                    failures: Iterable[tuple[str, str]]) -> None:
+def record_failures(
+    tx: Transaction, key: str, run_id: str, failures: Iterable[tuple[str, str]]
+) -> None:
     """Profiles Braze rejected, with its reason."""
     tx.executemany(
         "INSERT INTO export_failure (goal_key, profile_id, error, attempts, run_id) "
@@ -386,12 +460,17 @@ def record_failures(tx: Transaction, key: str, run_id: str,
 
 def clear_failures(tx: Transaction, key: str, profile_ids: Iterable[str]) -> None:
     """These profiles were delivered (or no longer qualify): stop retrying them."""
-    tx.executemany("DELETE FROM export_failure WHERE goal_key = ? AND profile_id = ?",
-                   [(key, pid) for pid in profile_ids])
+    tx.executemany(
+        "DELETE FROM export_failure WHERE goal_key = ? AND profile_id = ?",
+        [(key, pid) for pid in profile_ids],
+    )
 
 
 def failure_reasons(store: ProfileStore, key: str, limit: int = 20) -> list[tuple[str, str, int]]:
     """Some of the goal's outstanding failures: (profile id, reason, attempts)."""
-    rows = store.query("SELECT profile_id, error, attempts FROM export_failure WHERE goal_key = ? "
-                       "ORDER BY attempts DESC, profile_id LIMIT ?", (key, limit))
+    rows = store.query(
+        "SELECT profile_id, error, attempts FROM export_failure WHERE goal_key = ? "
+        "ORDER BY attempts DESC, profile_id LIMIT ?",
+        (key, limit),
+    )
     return [(r[0], r[1], r[2]) for r in rows.fetchall()]
