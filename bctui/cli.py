@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bctui",
         description="Run the BlueConic ⇄ Braze connection: a profile store synced with Braze "
-        "through the Braze REST API and Amazon S3.",
+        "through the Braze REST API and Amazon S3. Without a command, on a terminal, bctui opens "
+        "its terminal UI.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -67,6 +68,14 @@ def _register_optional(commands: argparse._SubParsersAction[argparse.ArgumentPar
     demo_cmds.register(commands)
 
 
+def _open_ui(context: Context, args: argparse.Namespace) -> int:
+    """`bctui` on a terminal: the Textual UI (imported only here)."""
+    from bctui.tui.app import BctuiApp
+
+    BctuiApp(context.paths).run()
+    return ExitCode.OK
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -77,8 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
-        parser.print_help()
-        return ExitCode.OK
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            # No terminal to draw on (a pipe, cron, CI): say how to use it instead.
+            parser.print_help()
+            return ExitCode.OK
+        handler = _open_ui
     # SIGTERM stops a plain command the way Ctrl-C does (`run` installs its own handlers).
     signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from datetime import UTC, datetime
 
 from bctui.commands.context import Context
 from bctui.commands.output import note, print_json, print_table
-from bctui.engine.config import describe_schedule
-from bctui.engine.models import Connection
+from bctui.engine.schedule import describe_schedule, next_run, short_time
 from bctui.engine.secrets import SecretError, resolve
+from bctui.engine.summary import connection_summary as connection_summary  # its old home
+from bctui.engine.summary import goal_counts
 from bctui.errors import ExitCode
 
 
@@ -62,40 +63,30 @@ def validate(ctx: Context, args: argparse.Namespace) -> int:
 def list_connections(ctx: Context, args: argparse.Namespace) -> int:
     """The connections table (or JSON lines)."""
     config = ctx.config
+    now = datetime.now(UTC)
     if args.json:
         for conn in config.connections:
-            print_json(connection_summary(conn))
+            print_json(connection_summary(conn, now=now))
         return ExitCode.OK
-    rows = [
-        (
-            "★" if c.favorite else "",
-            c.name,
-            "on" if c.enabled else "off",
-            ", ".join(c.labels),
-            describe_schedule(c.schedule),
-            _goal_summary(c),
+    rows = []
+    for c in config.connections:
+        upcoming = next_run(c.schedule, now) if c.enabled else None
+        rows.append(
+            (
+                "★" if c.favorite else "",
+                c.name,
+                "on" if c.enabled else "off",
+                ", ".join(c.labels),
+                describe_schedule(c.schedule),
+                short_time(upcoming, now) if upcoming else "",
+                goal_counts(c),
+            )
         )
-        for c in config.connections
-    ]
     if not rows:
         note(f"no connections in {ctx.paths.config}")
         return ExitCode.OK
-    print_table(("", "NAME", "STATE", "LABELS", "SCHEDULE", "GOALS"), rows)
+    print_table(("", "NAME", "STATE", "LABELS", "SCHEDULE", "NEXT", "GOALS"), rows)
     return ExitCode.OK
-
-
-def connection_summary(conn: Connection) -> dict[str, Any]:
-    """What `list --json` prints for one connection (no secret references resolved)."""
-    return {
-        "name": conn.name,
-        "enabled": conn.enabled,
-        "favorite": conn.favorite,
-        "labels": list(conn.labels),
-        "description": conn.description,
-        "schedule": describe_schedule(conn.schedule),
-        "endpoint": conn.braze.endpoint,
-        "goals": [{"name": g.name, "type": g.type, "enabled": g.enabled} for g in conn.goals],
-    }
 
 
 def segments(ctx: Context, args: argparse.Namespace) -> int:
@@ -121,12 +112,6 @@ def segments(ctx: Context, args: argparse.Namespace) -> int:
         [(s.name, s.match, len(s.rules), f"{counts[s.name]:,}") for s in config.segments],
     )
     return ExitCode.OK
-
-
-def _goal_summary(conn: Connection) -> str:
-    imports = sum(1 for g in conn.goals if g.type == "import")
-    exports = len(conn.goals) - imports
-    return f"{imports} import, {exports} export"
 
 
 def _plural(count: int, word: str) -> str:

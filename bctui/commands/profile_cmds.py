@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 from bctui.commands.context import Context
@@ -12,6 +11,7 @@ from bctui.engine.models import Config
 from bctui.errors import ExitCode, NotFoundError
 from bctui.store import STRATEGIES, Profile, iter_dump, load_file
 from bctui.store.dump import dump_line
+from bctui.store.search import find_profile
 from bctui.store.segments import SegmentDef
 
 
@@ -140,28 +140,11 @@ def count(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _find(ctx: Context, key: str) -> Profile:
-    profile = ctx.store.get(key)
-    if profile is not None:
-        return profile
-    prop, sep, value = key.partition("=")
-    if sep and prop:
-        ids = ctx.store.find(prop, value)
-        number = _number(value)
-        if not ids and number is not None:  # `points=5` finds a stored 5 as well as "5"
-            ids = ctx.store.find(prop, number)
-        if len(ids) > 1:
-            note(f"{len(ids)} profiles have {prop}={value}; showing the oldest")
-        found = ctx.store.get(ids[0]) if ids else None
-        if found is not None:
-            return found
-        raise NotFoundError(
-            f"no profile has {prop}={value}",
-            fix="check the property name and value (`bctui profiles dump`)",
-        )
-    raise NotFoundError(
-        f'no profile with id "{key}"',
-        fix="give a profile id, or PROPERTY=VALUE such as email=jane@example.com",
-    )
+    """The profile `key` names (see bctui.store.search), noting when several match."""
+    profile, search = find_profile(ctx.store, key)
+    if len(search.matches) > 1:
+        note(f"{search.message}; showing the oldest")
+    return profile
 
 
 def _segments(ctx: Context) -> tuple[SegmentDef, ...]:
@@ -184,13 +167,3 @@ def _segment(config: Config, name: str) -> SegmentDef:
 
 def _text(value: object) -> str:
     return str(value)
-
-
-def _number(text: str) -> int | float | None:
-    for kind in (int, float):
-        try:
-            value = kind(text)
-        except ValueError:
-            continue
-        return value if math.isfinite(value) else None
-    return None

@@ -11,49 +11,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from bctui.engine.runs.describe import describe as describe  # callers import it from here
+from bctui.engine.runs.describe import short_counts
 from bctui.engine.runs.events import (
     BatchSent,
     Event,
     GoalFinished,
-    LogLine,
     PhaseChanged,
-    RateLimitWait,
     RunFinished,
-    RunStarted,
 )
 from bctui.engine.runs.events import Progress as ProgressEvent
 
 LEVEL_STYLE = {"warning": "yellow", "error": "bold red", "debug": "dim"}
 STATE_STYLE = {"FINISHED": "green", "FAILED": "bold red", "CANCELLED": "yellow"}
-
-
-def describe(event: Event) -> str | None:
-    """One line of text for an event worth a line (progress and batches are not)."""
-    match event:
-        case RunStarted():
-            verb = "resumed" if event.resumed else "started"
-            mode = " (dry run)" if event.dry_run else (" (full resync)" if event.full else "")
-            return f'run {event.run_id} of "{event.connection}" {verb}{mode}, PID {event.pid}'
-        case PhaseChanged():
-            return f"[{event.goal}] {event.phase}" + (f": {event.detail}" if event.detail else "")
-        case RateLimitWait():
-            return f"[{event.goal}] waiting {event.seconds:.1f} s for Braze's rate limit" + (
-                f" ({event.reason})" if event.reason else ""
-            )
-        case LogLine():
-            prefix = f"[{event.goal}] " if event.goal else ""
-            level = "" if event.level == "info" else f"{event.level}: "
-            return f"{prefix}{level}{event.message}"
-        case GoalFinished():
-            counts = ", ".join(f"{v:,} {k}" for k, v in event.counts.items())
-            text = (
-                f"[{event.goal}] {event.state} in {event.seconds:.1f} s — {counts}, "
-                f"{event.data_points:,} data points"
-            )
-            return text + (f" — {event.error}" if event.error else "")
-        case RunFinished():
-            return f"run {event.run_id} {event.state}" + (f": {event.error}" if event.error else "")
-    return None
 
 
 def _clock(ts: float) -> str:
@@ -105,7 +75,7 @@ class RichRenderer:
         match event:
             case ProgressEvent():
                 fields: dict[str, Any] = {
-                    "counts": _short_counts(event.counts, event.data_points),
+                    "counts": short_counts(event.counts, event.data_points),
                     "total_text": f"{event.total:,}" if event.total else "?",
                 }
                 self.progress.update(
@@ -128,7 +98,7 @@ class RichRenderer:
                     phase=f"[{style}]{event.state.lower()}[/]",
                     total=done or 1,
                     completed=done or 1,
-                    counts=_short_counts(event.counts, event.data_points),
+                    counts=short_counts(event.counts, event.data_points),
                 )
         text = describe(event)
         if text is not None:
@@ -145,17 +115,6 @@ class RichRenderer:
     def close(self) -> None:
         """Stop the live display."""
         self.progress.stop()
-
-
-def _short_counts(counts: dict[str, int], data_points: int) -> str:
-    shown = [
-        f"{counts[k]:,} {k}"
-        for k in ("created", "updated", "unchanged", "skipped", "failed")
-        if counts.get(k)
-    ]
-    if data_points:
-        shown.append(f"{data_points:,} dp")
-    return " · ".join(shown)
 
 
 def renderer_for_stderr() -> PlainRenderer | RichRenderer:

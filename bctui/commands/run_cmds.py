@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from bctui.commands.context import Context
 from bctui.commands.output import note, print_json, print_table
 from bctui.commands.render import PlainRenderer, RichRenderer, describe, renderer_for_stderr
+from bctui.engine.runs import history
 from bctui.engine.runs import state as st
 from bctui.engine.runs.context import CancelToken
-from bctui.engine.runs.events import follow_events, read_events
-from bctui.engine.runs.lock import RunLock
+from bctui.engine.runs.events import RunFinished, read_events
 from bctui.engine.runs.runner import (
     RunOptions,
+    check_run_id,
     find_connection,
     install_signal_handlers,
     log_path,
     run_connection,
 )
-from bctui.errors import ExitCode, NotFoundError, UsageError
+from bctui.errors import BctuiError, ExitCode, UsageError
 
 STATE_EXIT = {
     st.FINISHED: ExitCode.OK,
@@ -61,6 +60,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="N",
         help=f"concurrent /users/track requests (default {RunOptions.concurrency})",
     )
+    p.add_argument(
+        "--run-id",
+        type=_run_id,
+        metavar="ID",
+        help="for launchers: the id to give the run asked for (one not in the history yet)",
+    )
+    p.add_argument(
+        "--started-by",
+        choices=st.STARTED_BY,
+        default="cli",
+        help="for launchers: what started the run, shown in `bctui runs` (default cli)",
+    )
     p.set_defaults(handler=run)
 
     p = commands.add_parser(
@@ -96,6 +107,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _run_id(text: str) -> str:
+    try:
+        return check_run_id(text)
+    except BctuiError as exc:
+        raise argparse.ArgumentTypeError(exc.render()) from None
+
+
 def run(ctx: Context, args: argparse.Namespace) -> int:
     """Run one connection in this process."""
     config = ctx.config
@@ -107,7 +125,14 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
             config,
             ctx.paths,
             args.name,
-            RunOptions(args.goal, args.dry_run, args.full, args.concurrency),
+            RunOptions(
+                args.goal,
+                args.dry_run,
+                args.full,
+                args.concurrency,
+                run_id=args.run_id,
+                started_by=args.started_by,
+            ),
             listener=renderer,
             cancel=cancel,
         )
@@ -197,30 +222,26 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
             (
                 record.id,
                 record.connection,
-                _live_state(ctx, record) + (" (dry)" if record.dry_run else ""),
+                history.run_status(ctx.paths, record) + (" (dry)" if record.dry_run else ""),
+                record.started_by,
                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at)),
                 took,
                 f"{summary.get('data_points', 0):,}",
                 record.error[:60],
             )
         )
-    print_table(("RUN", "CONNECTION", "STATE", "STARTED", "TIME", "DATA POINTS", "ERROR"), rows)
+    print_table(
+        ("RUN", "CONNECTION", "STATE", "BY", "STARTED", "TIME", "DATA POINTS", "ERROR"), rows
+    )
     return ExitCode.OK
-
-
-def _live_state(ctx: Context, record: st.RunRecord) -> str:
-    """RUNNING only while a live process holds the connection's lock for this run."""
-    if record.state != st.RUNNING:
-        return record.state
-    holder = RunLock(ctx.paths.locks_dir, record.connection).holder()
-    return st.RUNNING if holder and holder.run_id == record.id else "INTERRUPTED"
 
 
 def _run_json(ctx: Context, record: st.RunRecord) -> dict[str, Any]:
     return {
         "id": record.id,
         "connection": record.connection,
-        "state": _live_state(ctx, record),
+        "state": str(history.run_status(ctx.paths, record)),
+        "started_by": record.started_by,
         "dry_run": record.dry_run,
         "full": record.full,
         "started_at": record.started_at,
@@ -232,32 +253,15 @@ def _run_json(ctx: Context, record: st.RunRecord) -> dict[str, Any]:
     }
 
 
-def _resolve_run(ctx: Context, target: str) -> st.RunRecord:
-    store = ctx.store
-    st.migrate(store)
-    record = st.get_run(store, target)
-    if record is not None:
-        return record
-    if ctx.paths.config.exists():
-        conn = ctx.config.connection(target)
-        if conn is not None:
-            latest = st.list_runs(store, conn.name, limit=1)
-            if latest:
-                return latest[0]
-            raise NotFoundError(
-                f'connection "{conn.name}" has not run yet',
-                fix=f'start it with `bctui run "{conn.name}"`',
-            )
-    raise NotFoundError(
-        f'no run or connection "{target}"',
-        fix="`bctui runs` lists run ids; `bctui list` the connections",
-    )
+def _find_run(ctx: Context, target: str) -> st.RunRecord:
+    config = ctx.config if ctx.paths.config.exists() else None
+    return history.find_run(ctx.paths, ctx.store, config, target)
 
 
 def show_run(ctx: Context, run_id: str, *, as_json: bool) -> int:
     """A run's log, as text or raw JSON lines."""
-    record = _resolve_run(ctx, run_id)
-    path = _log_file(ctx, record)
+    record = _find_run(ctx, run_id)
+    path = history.wait_for_log(ctx.paths, record)
     if as_json:
         with open(path, "rb") as handle:
             for line in handle:
@@ -273,20 +277,14 @@ def show_run(ctx: Context, run_id: str, *, as_json: bool) -> int:
 
 def watch(ctx: Context, args: argparse.Namespace) -> int:
     """Follow a run's events until it ends (or its process dies)."""
-    record = _resolve_run(ctx, args.target)
-    path = _log_file(ctx, record)
-    lock = RunLock(ctx.paths.locks_dir, record.connection)
-
-    def alive() -> bool:
-        holder = lock.holder()
-        return holder is not None and holder.run_id == record.id and _pid_alive(holder.pid)
-
+    record = _find_run(ctx, args.target)
+    history.wait_for_log(ctx.paths, record)
     renderer: PlainRenderer | RichRenderer = renderer_for_stderr()
-    final = None
+    final: RunFinished | None = None
     try:
-        for event in follow_events(path, alive=alive):
+        for event in history.follow_run(ctx.paths, record.connection, record.id):
             renderer(event)
-            if event.kind == "run_finished":
+            if isinstance(event, RunFinished) and event.run_id == record.id:
                 final = event
     finally:
         renderer.close()
@@ -296,29 +294,4 @@ def watch(ctx: Context, args: argparse.Namespace) -> int:
             f'`bctui run "{record.connection}"` resumes it'
         )
         return ExitCode.FAILED
-    return STATE_EXIT.get(getattr(final, "state", ""), ExitCode.FAILED)
-
-
-def _log_file(ctx: Context, record: st.RunRecord) -> Path:
-    path = log_path(ctx.paths, record.id)
-    # A run records itself a moment before it opens its log: give a just-started run that moment.
-    deadline = time.monotonic() + (5.0 if record.state == st.RUNNING else 0.0)
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not path.exists():
-        raise NotFoundError(
-            f"the log of run {record.id} is missing",
-            where=str(path),
-            fix="run logs live in the state directory's runs/ folder",
-        )
-    return path
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return STATE_EXIT.get(final.state, ExitCode.FAILED)

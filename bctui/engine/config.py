@@ -7,11 +7,14 @@ and the fix. Unknown keys are refused, with a suggestion when one is close.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -26,6 +29,7 @@ from bctui.engine.models import (
     NOTIFY_WHEN,
     PRIMARY_IDENTIFIERS,
     SCHEDULE_KINDS,
+    SMTP_SECURITY,
     WEEKDAYS,
     Audience,
     BrazeSettings,
@@ -40,11 +44,14 @@ from bctui.engine.models import (
     ImportMapping,
     Notify,
     Remaining,
+    Retention,
     S3Settings,
     Schedule,
+    SmtpSettings,
     StoreSettings,
     WaitSettings,
 )
+from bctui.engine.schedule import describe_schedule as describe_schedule  # its old home
 from bctui.errors import BctuiError, ExitCode
 from bctui.store.merge import STRATEGIES
 from bctui.store.model import PERMISSION_LEVELS
@@ -345,8 +352,10 @@ class _Reader:
     # -- sections --
 
     def config(self, raw: dict[str, Any]) -> Config:
-        self.table(raw, (), ("store", "segment", "connection"))
+        self.table(raw, (), ("store", "segment", "connection", "smtp", "retention"))
         store = self.store(raw.get("store", {}))
+        retention = self.retention(raw.get("retention", {}))
+        smtp = self.smtp(raw["smtp"]) if "smtp" in raw else None
         segments: list[tuple[Path_, SegmentDef]] = []
         for path, item in self.items(raw, (), "segment"):
             segment = self.segment(path, item)
@@ -366,7 +375,9 @@ class _Reader:
             if conn is not None:
                 connections.append((path, conn))
         self.unique([(p, c.name) for p, c in connections], "connection")
-        return Config(store, good_segments, tuple(c for _, c in connections))
+        return Config(
+            store, good_segments, tuple(c for _, c in connections), smtp=smtp, retention=retention
+        )
 
     def unique(self, named: list[tuple[Path_, str]], what: str) -> None:
         seen: dict[str, Path_] = {}
@@ -408,6 +419,97 @@ class _Reader:
                 )
                 url = None
         return StoreSettings(url or StoreSettings.url)
+
+    def retention(self, raw: Any) -> Retention:
+        """The `[retention]` table: how many days and runs of history each connection keeps."""
+        path: Path_ = ("retention",)
+        table = self.table(raw, path, ("days", "runs"))
+        if table is None:
+            return Retention()
+        values: dict[str, int] = {}
+        for key in ("days", "runs"):
+            default = getattr(Retention, key)
+            value = self.field(table, path, key, int, default, what=str(default))
+            if isinstance(value, int) and value >= 1:
+                values[key] = value
+            elif isinstance(value, int):
+                self.issue(
+                    (*path, key),
+                    f"{key} = {value} would keep nothing",
+                    f"use a whole number of at least 1 (default {default})",
+                )
+        return Retention(**values)
+
+    def smtp(self, raw: Any) -> SmtpSettings | None:
+        """The `[smtp]` table: the mail server for run notifications."""
+        path: Path_ = ("smtp",)
+        keys = ("host", "port", "security", "user", "password", "sender", "timeout_seconds")
+        table = self.table(raw, path, keys)
+        if table is None:
+            return None
+        before = len(self.issues)
+        host = self.text(table, path, "host", what='"smtp.example.com"', nonempty=True)
+        if isinstance(host, str) and host.strip() and not _host_name(host):
+            self.issue(
+                (*path, "host"),
+                f'"{host}" is not a host name',
+                'give only the server\'s name or address, e.g. "smtp.example.com"; '
+                "the port goes in port",
+            )
+        security = self.choice(table, path, "security", SMTP_SECURITY, "starttls")
+        if security == "none" and isinstance(host, str) and not _is_loopback(host):
+            self.issue(
+                (*path, "security"),
+                "an unencrypted SMTP connection is only allowed on loopback: the password and "
+                "the mails would cross the network in clear text",
+                'use security = "starttls" (port 587) or "ssl" (port 465)',
+            )
+        default_port = 465 if security == "ssl" else 587
+        port = self.field(table, path, "port", int, default_port, what=str(default_port))
+        if isinstance(port, int) and not 1 <= port <= 65535:
+            self.issue(
+                (*path, "port"),
+                f"port {port} is out of range",
+                f"use 1 to 65535 (587 for STARTTLS, 465 for SSL; default {default_port})",
+            )
+        user = self.text(table, path, "user", "") or ""
+        password = ""
+        if "password" in table:
+            password = self.secret_ref(table, path, "password", "smtp") or ""
+            if not user:
+                self.issue(
+                    (*path, "password"),
+                    "a password without a user",
+                    'add user = "…" (the SMTP login), or remove password',
+                )
+        elif user:
+            self.issue(
+                (*path, "password"),
+                "a user needs a password",
+                'add password = "secret:smtp" (stored with `bctui secrets set smtp`) or '
+                '"env:VAR"; remove user for a server that needs no login',
+            )
+        sender = self.text(table, path, "sender", what='"bctui@example.com"', nonempty=True)
+        if isinstance(sender, str) and sender.strip() and not _EMAIL.match(parseaddr(sender)[1]):
+            self.issue(
+                (*path, "sender"),
+                f'"{sender}" is not an e-mail address',
+                'write it as "bctui@example.com" or "bctui <bctui@example.com>"',
+            )
+        timeout = self.number(
+            table, path, "timeout_seconds", SmtpSettings.timeout_seconds, minimum=1, maximum=300
+        )
+        if len(self.issues) > before or not host or not sender or security is None:
+            return None
+        return SmtpSettings(
+            host=host.strip(),
+            sender=sender.strip(),
+            port=port,
+            security=security,  # type: ignore[arg-type]
+            user=user,
+            password=password,
+            timeout_seconds=timeout,
+        )
 
     def segment(self, path: Path_, raw: Any) -> SegmentDef | None:
         table = self.table(raw, path, ("name", "description", "match", "rules"))
@@ -1028,10 +1130,28 @@ _CRON_NAMES: Final = {
 
 
 def cron_problem(expr: str) -> str:
-    """What is wrong with a five-field cron expression, or '' when it is fine."""
+    """What is wrong with a five-field cron expression, or '' when it is fine.
+
+    `cronsim`, which computes the run times, decides; when it refuses, a field-by-field reading
+    names the field and the value at fault.
+    """
+    from cronsim.cronsim import CronSim, CronSimError, Field
+
     fields = expr.split()
     if len(fields) != 5:
         return f"a cron expression has 5 fields, this one has {len(fields)}"
+    try:
+        CronSim(expr, datetime(2000, 1, 1))
+    except CronSimError as exc:
+        friendly = _cron_field_problem(fields)
+        if not friendly and str(exc) == Field.DAY.msg():
+            friendly = "that day of the month never comes in the months given"
+        return friendly or f"not a valid cron expression ({exc})"
+    return ""
+
+
+def _cron_field_problem(fields: list[str]) -> str:
+    """A friendly word on the first field cronsim would refuse, or ''."""
     for index, (text, (label, low, high)) in enumerate(zip(fields, _CRON_FIELDS, strict=True)):
         names = _CRON_NAMES.get(index, {})
         for part in text.split(","):
@@ -1040,10 +1160,17 @@ def cron_problem(expr: str) -> str:
                 return f'bad step "{step}" in the {label} field'
             if base == "*":
                 continue
+            values: list[int] = []
             for bound in base.split("-", 1):
                 value = names.get(bound.lower()) if not bound.isdigit() else int(bound)
                 if value is None or not low <= value <= high:
                     return f'"{bound}" is not a valid {label} ({low}-{high})'
+                values.append(value)
+            if len(values) == 2 and values[0] > values[1]:
+                return (
+                    f'the range "{base}" in the {label} field runs backwards '
+                    "(write the smaller value first)"
+                )
     return ""
 
 
@@ -1060,6 +1187,25 @@ def _s3_endpoint_problem(url: str) -> str:
             "network unencrypted"
         )
     return ""
+
+
+def _host_name(host: str) -> bool:
+    """Whether `host` is a bare host name or IP address (no scheme, port or path)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", host) is not None
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether `host` is this machine (where an unencrypted connection is safe)."""
+    if host.casefold() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _secret_hint(name: str) -> str:
@@ -1096,23 +1242,3 @@ def _example(kind: type) -> str:
 
 def _key(path: Path_) -> str:
     return Issue(path, "").key
-
-
-def describe_schedule(schedule: Schedule) -> str:
-    """A short human form: 'mon, fri at 01:30', '4× a day', 'manual'."""
-    zone = f" {schedule.timezone}" if schedule.timezone else ""
-    match schedule.kind:
-        case "times_per_day":
-            return f"{schedule.times}× a day"
-        case "days_of_week":
-            return f"{', '.join(schedule.days)} at {schedule.at}{zone}"
-        case "day_of_month":
-            return f"day {schedule.day} of the month at {schedule.at}{zone}"
-        case "weekday_of_month":
-            nth = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", "last": "last"}.get(
-                schedule.week, str(schedule.week)
-            )
-            return f"{nth} {schedule.day} of the month at {schedule.at}{zone}"
-        case "cron":
-            return f"cron {schedule.expr}{zone}"
-    return "manual"

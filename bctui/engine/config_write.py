@@ -1,14 +1,20 @@
-"""Write the config model back to `connections.toml`, atomically and readably."""
+"""Write the config model back to `connections.toml`, atomically and readably.
+
+`to_toml` renders a whole file in the documented layout (the example's: inline tables for small
+settings, `[connection.braze]` / `[connection.s3]` tables, one mapping per line). The `*_dict`
+functions give the plain-dict form of each model object that `config_edit` diffs to change a
+hand-written file in place; `*_toml` render one new table of it.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-import tomli_w
+import tomlkit
 
-from bctui.engine.config import ConfigError, load_config, parse_config
-from bctui.engine.fileio import atomic_write
 from bctui.engine.models import (
     Config,
     Connection,
@@ -17,40 +23,109 @@ from bctui.engine.models import (
     IdentifierRules,
     ImportGoal,
     Schedule,
+    SmtpSettings,
+    StoreSettings,
 )
 from bctui.store.segments import SegmentDef
 
-HEADER = (
-    "# bctui connections — see DESIGN §7 for every key. Written by bctui; comments are not kept.\n"
+HEADER: Final = (
+    "# bctui connections (DESIGN §7 lists every key). Comments and layout you add are kept.\n"
 )
+
+# Dict-valued keys of a connection written as `[connection.KEY]` tables; other tables are inline.
+CONNECTION_TABLES: Final = ("braze", "s3")
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def save_config(config: Config, path: Path) -> None:
     """Replace `path` with `config`, atomically; refuse to overwrite a file that does not parse.
 
-    A malformed file may hold hand edits the user has not finished: it is never overwritten.
+    A malformed file may hold hand edits the user has not finished: it is never overwritten. An
+    existing file is edited in place, so its comments and layout survive.
     """
-    if path.exists():
-        try:
-            load_config(path)
-        except ConfigError as exc:
-            raise ConfigError(path, exc.issues) from None
-    text = to_toml(config)
-    parse_config(text, path)  # what we write must read back
-    atomic_write(path, text.encode("utf-8"))
+    from bctui.engine.config_edit import ConfigDocument  # config_edit builds on this module
+
+    ConfigDocument.load(path).save(config)
 
 
 def to_toml(config: Config) -> str:
-    """The TOML text for `config`, keys in the documented order, defaults left out."""
-    doc: dict[str, Any] = {"store": {"url": config.store.url}}
-    if config.segments:
-        doc["segment"] = [_segment(s) for s in config.segments]
-    if config.connections:
-        doc["connection"] = [_connection(c) for c in config.connections]
-    return HEADER + "\n" + tomli_w.dumps(doc)
+    """The TOML text for `config` in the documented layout."""
+    parts = [HEADER, "[store]\n" + table_body(store_dict(config.store))]
+    if config.smtp is not None:
+        parts.append("[smtp]\n" + table_body(smtp_dict(config.smtp)))
+    parts += [segment_toml(segment_dict(s)) for s in config.segments]
+    parts += [connection_toml(connection_dict(c)) for c in config.connections]
+    return "\n".join(parts)
 
 
-def _segment(segment: SegmentDef) -> dict[str, Any]:
+# -- rendering ---------------------------------------------------------------------------------
+
+
+def toml_key(key: str) -> str:
+    """A key as TOML writes it: bare when it can be, quoted otherwise."""
+    return key if _BARE_KEY.match(key) else tomlkit.string(key).as_string()
+
+
+def toml_value(value: Any, *, indent: str = "  ") -> str:
+    """One value as TOML text: tables inline, a list of several tables one item per line."""
+    if isinstance(value, Mapping):
+        if not value:
+            return "{}"
+        items = ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items())
+        return "{ " + items + " }"
+    if isinstance(value, list | tuple):
+        if len(value) > 1 and all(isinstance(v, Mapping) for v in value):
+            lines = "".join(f"{indent}{toml_value(v)},\n" for v in value)
+            return "[\n" + lines + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return str(tomlkit.item(value).as_string())
+
+
+def table_body(table: Mapping[str, Any]) -> str:
+    """`key = value` lines for every entry of `table`."""
+    return "".join(f"{toml_key(k)} = {toml_value(v)}\n" for k, v in table.items())
+
+
+def segment_toml(segment: Mapping[str, Any]) -> str:
+    """A `[[segment]]` table."""
+    return "[[segment]]\n" + table_body(segment)
+
+
+def goal_toml(goal: Mapping[str, Any]) -> str:
+    """A `[[connection.goal]]` table."""
+    return "[[connection.goal]]\n" + table_body(goal)
+
+
+def connection_toml(conn: Mapping[str, Any]) -> str:
+    """A `[[connection]]` table with its `[connection.braze]`/`[connection.s3]` and goals."""
+    simple = {k: v for k, v in conn.items() if k not in (*CONNECTION_TABLES, "goal")}
+    parts = ["[[connection]]\n" + table_body(simple)]
+    parts += [
+        f"[connection.{key}]\n" + table_body(conn[key]) for key in CONNECTION_TABLES if key in conn
+    ]
+    parts += [goal_toml(g) for g in conn.get("goal", [])]
+    return "\n".join(parts)
+
+
+# -- the model as plain dicts ------------------------------------------------------------------
+
+
+def store_dict(store: StoreSettings) -> dict[str, Any]:
+    """The `[store]` table."""
+    return {"url": store.url}
+
+
+def smtp_dict(smtp: SmtpSettings) -> dict[str, Any]:
+    """The `[smtp]` table; user and password only when the server needs a login."""
+    out: dict[str, Any] = {"host": smtp.host, "port": smtp.port, "security": smtp.security}
+    if smtp.user:
+        out.update(user=smtp.user, password=smtp.password)
+    out.update(sender=smtp.sender, timeout_seconds=smtp.timeout_seconds)
+    return out
+
+
+def segment_dict(segment: SegmentDef) -> dict[str, Any]:
+    """A `[[segment]]` table; `rules` in file order."""
     rules = []
     for rule in segment.rules:
         item: dict[str, Any] = {"property": rule.property, "op": rule.op}
@@ -60,7 +135,8 @@ def _segment(segment: SegmentDef) -> dict[str, Any]:
     return {"name": segment.name, "match": segment.match, "rules": rules}
 
 
-def _connection(conn: Connection) -> dict[str, Any]:
+def connection_dict(conn: Connection) -> dict[str, Any]:
+    """A `[[connection]]` table; its goals under "goal"."""
     out: dict[str, Any] = {
         "name": conn.name,
         "enabled": conn.enabled,
@@ -68,7 +144,7 @@ def _connection(conn: Connection) -> dict[str, Any]:
         "labels": list(conn.labels),
         "description": conn.description,
         "notify": {"emails": list(conn.notify.emails), "when": conn.notify.when},
-        "schedule": _schedule(conn.schedule),
+        "schedule": schedule_dict(conn.schedule),
         "braze": {"endpoint": conn.braze.endpoint, "api_key": conn.braze.api_key},
     }
     if conn.s3 is not None:
@@ -82,11 +158,12 @@ def _connection(conn: Connection) -> dict[str, Any]:
             "endpoint_url": s3.endpoint_url,
         }
     if conn.goals:
-        out["goal"] = [_goal(g) for g in conn.goals]
+        out["goal"] = [goal_dict(g) for g in conn.goals]
     return out
 
 
-def _schedule(schedule: Schedule) -> dict[str, Any]:
+def schedule_dict(schedule: Schedule) -> dict[str, Any]:
+    """The schedule table: only the keys its kind takes."""
     out: dict[str, Any] = {"kind": schedule.kind}
     match schedule.kind:
         case "times_per_day":
@@ -121,7 +198,8 @@ def _identifiers(rules: IdentifierRules, *, braze_first: bool) -> list[list[dict
     return groups
 
 
-def _goal(goal: Goal) -> dict[str, Any]:
+def goal_dict(goal: Goal) -> dict[str, Any]:
+    """A `[[connection.goal]]` table."""
     if isinstance(goal, ImportGoal):
         audience: dict[str, Any] = {
             "segment_id": goal.audience.segment_id,
@@ -170,3 +248,10 @@ def _goal(goal: Goal) -> dict[str, Any]:
         "identifiers": _identifiers(goal.identifiers, braze_first=False),
         "mappings": mappings,
     }
+
+
+# The names these had before they were public.
+_segment = segment_dict
+_connection = connection_dict
+_schedule = schedule_dict
+_goal = goal_dict

@@ -18,6 +18,7 @@ EXPORT_SOURCES: Final = (
     "static",
 )
 NOTIFY_WHEN: Final = ("always", "failure", "never")
+SMTP_SECURITY: Final = ("starttls", "ssl", "none")
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SCHEDULE_KINDS: Final = (
     "manual",
@@ -73,6 +74,19 @@ class StoreSettings:
     """Where the profile store lives."""
 
     url: str = "sqlite:///profiles.db"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The mail server that sends run notifications (the `[smtp]` table)."""
+
+    host: str
+    sender: str  # "ops@example.com" or "bctui <ops@example.com>"
+    port: int = 587
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    user: str = ""
+    password: str = ""  # "secret:NAME" or "env:VAR"; set exactly when `user` is
+    timeout_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -229,12 +243,22 @@ class Connection:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How much run history (rows and log files) is kept per connection (`[retention]`)."""
+
+    days: int = 90  # runs that started longer ago are pruned
+    runs: int = 500  # beyond a connection's newest `runs`, older ones are pruned
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole of `connections.toml`."""
 
     store: StoreSettings = field(default_factory=StoreSettings)
     segments: tuple[SegmentDef, ...] = ()
     connections: tuple[Connection, ...] = ()
+    smtp: SmtpSettings | None = None
+    retention: Retention = Retention()
 
     def connection(self, name: str) -> Connection | None:
         """The connection with that name (case-insensitive), if any."""

@@ -128,6 +128,15 @@ def check_name(name: str) -> None:
         )
 
 
+def secret_name_for(connection: str, what: str) -> str:
+    """The secret name the UI stores a connection's key under: ('Braze main', 'braze') →
+    'braze-main-braze'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", connection.casefold()).strip("-") or "connection"
+    if not slug[0].isalpha():  # a reference name starts with a letter
+        slug = f"c-{slug}"
+    return f"{slug}-{what}"
+
+
 def resolve(reference: str, secrets: SecretsFile, *, where: str = "") -> Secret:
     """The value behind `secret:NAME` or `env:VAR` (a plain value is returned as it is)."""
     kind, sep, name = reference.partition(":")

@@ -98,9 +98,12 @@ def test_json_summary_history_and_log(tmp_path: Path,
     assert history.returncode == 0, history.stderr
     (record,) = json_lines(history.stdout)
     assert (record["id"], record["state"], record["summary"]) == (run_id, "FINISHED", summary)
+    assert record["started_by"] == "cli"
 
     table = ws.cli("runs", "c")
     assert run_id in table.stdout and "FINISHED" in table.stdout
+    header, row = table.stdout.splitlines()[:2]
+    assert header.split()[3] == "BY" and row.split()[3] == "cli"
 
     shown = ws.cli("runs", "show", run_id[:12])
     assert shown.returncode == 0, shown.stderr

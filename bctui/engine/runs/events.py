@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class RunStarted(Event):
     dry_run: bool = False
     full: bool = False
     resumed: bool = False
+    started_by: str = "cli"  # cli | ui | scheduler; a resumed run keeps the original's
 
 
 @dataclass(frozen=True)
@@ -243,9 +245,14 @@ def read_events(path: Path) -> Iterator[Event]:
 
 
 def follow_events(
-    path: Path, *, poll: float = 0.2, alive: Callable[[], bool] = lambda: True
+    path: Path,
+    *,
+    poll: float = 0.2,
+    alive: Callable[[], bool] = lambda: True,
+    stop: threading.Event | None = None,
 ) -> Iterator[Event]:
-    """Events of a run log as they are written, until RunFinished or `alive()` turns False.
+    """Events of a run log as they are written, until RunFinished, `alive()` turns False, or
+    `stop` is set (checked at each poll).
 
     A line is yielded only once its newline is there, so a half-written line is never misread.
     """
@@ -266,9 +273,15 @@ def follow_events(
                     if isinstance(event, RunFinished):
                         return
                 continue
+            if stop is not None and stop.is_set():
+                return
             if not alive():
                 idle_checks += 1
                 if idle_checks > 1:  # one more read after the writer went away
                     return
-            time.sleep(poll)
+            if stop is not None:
+                if stop.wait(poll):
+                    return
+            else:
+                time.sleep(poll)
             os.stat(path)  # raises if the log was removed underneath us

@@ -19,13 +19,13 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from bctui.braze import BrazeClient, RetryPolicy, TrackResult, WaitEvent
+from bctui.braze import RetryPolicy, TrackResult, WaitEvent
+from bctui.engine.clients import braze_client
 from bctui.engine.models import ExportGoal, ExportMapping, IdentifierRules
 from bctui.engine.runs import state as st
 from bctui.engine.runs.context import Cancelled, GoalRun
 from bctui.engine.runs.events import BatchSent, RateLimitWait
 from bctui.engine.runs.faults import crash_point
-from bctui.engine.secrets import resolve
 from bctui.store import Profile
 from bctui.store.model import permission_rank
 from bctui.store.segments import SegmentDef, segment_sql
@@ -206,24 +206,19 @@ class Exporter:
         return int(row[0])
 
     async def _send_all(self) -> None:
-        braze = self.run.connection.braze
-        key = resolve(
-            braze.api_key,
+        braze = braze_client(
+            self.run.connection,
             self.run.secrets,
-            where=f'connection "{self.run.connection.name}" braze.api_key',
+            on_wait=self._on_wait,
+            max_connections=self.concurrency,
+            retry=EXPORT_RETRY,
         )
         main = asyncio.current_task()
         assert main is not None
         watcher = asyncio.create_task(self._watch_cancel(main))
         self.run.phase("sending", f"batches of up to {BATCH_SIZE}")
         try:
-            async with BrazeClient(
-                braze.endpoint,
-                key,
-                on_wait=self._on_wait,
-                max_connections=self.concurrency,
-                retry=EXPORT_RETRY,
-            ) as client:
+            async with braze as client:
                 results = client.track_batches(self._abatches(), concurrency=self.concurrency)
                 async with contextlib.aclosing(results):
                     async for batch, result in results:

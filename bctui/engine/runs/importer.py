@@ -17,12 +17,12 @@ from typing import Any, Final
 
 import orjson
 
-from bctui.braze import BrazeClient, ExportAlreadyRunning
+from bctui.braze import ExportAlreadyRunning
+from bctui.engine.clients import braze_client, s3_access_for
 from bctui.engine.models import ImportGoal, ImportMapping, S3Settings
 from bctui.engine.runs import state as st
 from bctui.engine.runs.context import GoalRun
 from bctui.engine.runs.faults import crash_point
-from bctui.engine.secrets import resolve
 from bctui.errors import BctuiError
 from bctui.s3 import ExportFile, S3Access, S3CorruptObject
 from bctui.store import ProfileWrite
@@ -226,12 +226,8 @@ class Importer:
         self._apply_until_complete(s3, job)
 
     def _s3(self) -> S3Access:
-        settings = self.s3_settings
-        where = f'connection "{self.run.connection.name}" s3'
-        key_id = resolve(settings.access_key_id, self.run.secrets, where=where).reveal()
-        secret = resolve(settings.secret_access_key, self.run.secrets, where=where)
-        return S3Access(
-            key_id, secret, region=settings.region, endpoint_url=settings.endpoint_url or None
+        return s3_access_for(
+            self.s3_settings, self.run.secrets, where=f'connection "{self.run.connection.name}"'
         )
 
     def _resume(self, s3: S3Access, job: st.ImportJob) -> st.ImportJob | None:
@@ -344,13 +340,7 @@ class Importer:
                 self.run.cancel.sleep(wait.poll_seconds)
 
     async def _export_segment(self) -> Any:
-        braze = self.run.connection.braze
-        key = resolve(
-            braze.api_key,
-            self.run.secrets,
-            where=f'connection "{self.run.connection.name}" braze.api_key',
-        )
-        async with BrazeClient(braze.endpoint, key) as client:
+        async with braze_client(self.run.connection, self.run.secrets) as client:
             try:
                 return await client.export_segment(
                     self.goal.audience.segment_id,

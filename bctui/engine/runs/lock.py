@@ -43,6 +43,13 @@ class LockedError(BctuiError):
 
     def __init__(self, connection: str, holder: Holder | None) -> None:
         self.holder = holder
+        if holder is not None and not holder.run_id:
+            # Held by something other than a run: a rename moving the connection's history.
+            super().__init__(
+                f'connection "{connection}" is busy (PID {holder.pid} is renaming it)',
+                fix="try again in a moment",
+            )
+            return
         who = (
             f"PID {holder.pid}, run {holder.run_id}"
             if holder
@@ -68,7 +75,8 @@ class RunLock:
         self.stale: Holder | None = None  # set when acquire() took over a dead run's lock
 
     def acquire(self, run_id: str) -> None:
-        """Take the lock or raise LockedError naming the holder."""
+        """Take the lock or raise LockedError naming the holder (`run_id` "" for work that is
+        not a run, such as a rename)."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         handle = open(self.path, "a+b")  # noqa: SIM115 - kept open while the lock is held
         if not _lock_exclusive(handle, PROBE_GRACE_SECONDS):

@@ -7,7 +7,9 @@ the run's JSON-lines log, keeps the run's history in the store, and returns the 
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import secrets
 import signal
 import time
@@ -31,7 +33,7 @@ from bctui.engine.runs.events import (
 )
 from bctui.engine.runs.lock import RunLock
 from bctui.engine.secrets import SecretsFile
-from bctui.errors import BctuiError, NotFoundError
+from bctui.errors import BctuiError, NotFoundError, UsageError
 from bctui.store import ProfileStore, open_store
 
 if TYPE_CHECKING:
@@ -48,6 +50,10 @@ class RunOptions:
     full: bool = False
     # Requests in flight: at ~100 ms per answer, Braze's 1,000 requests/s needs about 100-200.
     concurrency: int = 192
+    # The id of the run asked for (a launcher picks it to follow the run); when an interrupted
+    # run is resumed first, that one keeps its own id and the asked run gets this one after it.
+    run_id: str | None = None
+    started_by: str = "cli"  # one of state.STARTED_BY: cli | ui | scheduler
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,32 @@ class RunResult:
     log_path: Path
 
 
+RUN_ID_PATTERN = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
+
+
 def new_run_id() -> str:
     """Sortable and unique: `20260127-013000-3f9a1c` (UTC start time, random suffix)."""
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def check_run_id(run_id: str) -> str:
+    """`run_id` if it has new_run_id()'s form, else a UsageError."""
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        raise UsageError(
+            f'"{run_id}" is not a run id',
+            fix="a run id looks like 20260127-013000-3f9a1c (UTC date, time, 6 hex digits)",
+        )
+    return run_id
+
+
+def check_started_by(started_by: str) -> str:
+    """`started_by` if it is one of state.STARTED_BY, else a UsageError."""
+    if started_by not in st.STARTED_BY:
+        raise UsageError(
+            f'"{started_by}" is not what starts a run',
+            fix="use one of " + ", ".join(st.STARTED_BY),
+        )
+    return started_by
 
 
 def log_path(paths: Paths, run_id: str) -> Path:
@@ -133,12 +162,19 @@ def run_connection(
     """Run (or resume) one connection; raises LockedError when another run holds it."""
     conn = find_connection(config, name)
     goals = select_goals(conn, options.goal)
+    check_started_by(options.started_by)
+    asked_id = check_run_id(options.run_id) if options.run_id else new_run_id()
     paths.ensure_state_dir()
     store = open_store(config.store.url, paths.state_dir)
     try:
         st.migrate(store)
+        if st.run_exists(store, asked_id):
+            raise UsageError(
+                f"run id {asked_id} is already in the run history",
+                fix="leave --run-id out (a new id is made), or give an id not used before",
+            )
         lock = RunLock(paths.locks_dir, conn.name)
-        run_id = new_run_id()
+        run_id = asked_id
         lock.acquire(run_id)
         cancel = cancel or CancelToken()
         try:
@@ -146,7 +182,7 @@ def run_connection(
             result = first.execute()
             if first.resumed_instead and result.state == st.FINISHED and not cancel.cancelled:
                 # The interrupted run came first; now the run that was asked for.
-                run_id = new_run_id()
+                run_id = asked_id
                 lock.acquire_as(run_id)
                 result = _Run(
                     config, paths, conn, goals, options, store, lock, run_id, listener, cancel
@@ -202,6 +238,7 @@ class _Run:
                     dry_run=self.options.dry_run,
                     full=self.full,
                     resumed=resumed,
+                    started_by=self.options.started_by,
                 )
             )
             for level, message in self.notes:
@@ -247,6 +284,7 @@ class _Run:
             full=self.full,
             goals=[g.name for g in self.goals],
             pid=os.getpid(),
+            started_by=self.options.started_by,
         )
         with self.store.transaction() as tx:
             st.insert_run(tx, record, [(g.name, g.type) for g in self.goals])
@@ -271,7 +309,15 @@ class _Run:
             )
         self.run_id = interrupted.id
         self.lock.acquire_as(self.run_id)
-        self.options = RunOptions(None, False, interrupted.full, self.options.concurrency)
+        # The resumed run is the one that was interrupted: its options, and what started it.
+        self.options = dataclasses.replace(
+            self.options,
+            goal=None,
+            dry_run=False,
+            full=interrupted.full,
+            run_id=interrupted.id,
+            started_by=interrupted.started_by,
+        )
         goals: list[Goal] = []
         for name in interrupted.goals:
             goal = self.conn.goal(name)

@@ -91,6 +91,21 @@ MIGRATIONS: Final = (
         # the profile as another user, who has none of the attributes sent before.
         "ALTER TABLE export_sent ADD COLUMN ids BLOB",
     ),
+    (
+        # What started each run: the CLI, the TUI (a detached `bctui run`) or the scheduler.
+        "ALTER TABLE run ADD COLUMN started_by TEXT NOT NULL DEFAULT 'cli'",
+    ),
+    (
+        # The scheduler's last slot handled per connection (its folded name): every scheduled
+        # time up to `slot` was run, skipped or predates the connection; `schedule` is the
+        # schedule that slot belongs to, so an edited schedule starts afresh.
+        """CREATE TABLE schedule_slot (
+            connection TEXT PRIMARY KEY,
+            slot REAL NOT NULL,
+            handled_at REAL,
+            schedule TEXT NOT NULL DEFAULT ''
+        )""",
+    ),
 )
 
 RUNNING: Final = "RUNNING"
@@ -99,6 +114,7 @@ FAILED: Final = "FAILED"
 CANCELLED: Final = "CANCELLED"
 PENDING: Final = "PENDING"
 TERMINAL: Final = (FINISHED, FAILED, CANCELLED)
+STARTED_BY: Final = ("cli", "ui", "scheduler")
 
 
 def migrate(store: ProfileStore) -> None:
@@ -129,10 +145,12 @@ class RunRecord:
     pid: int = 0
     error: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
+    started_by: str = "cli"  # one of STARTED_BY
 
 
 _RUN_COLUMNS: Final = (
-    "id, connection, started_at, state, ended_at, dry_run, full, goals, pid, error, summary"
+    "id, connection, started_at, state, ended_at, dry_run, full, goals, pid, error, summary, "
+    "started_by"
 )
 
 
@@ -149,13 +167,14 @@ def _run(row: Sequence[Any]) -> RunRecord:
         row[8],
         row[9],
         orjson.loads(row[10]),
+        row[11],
     )
 
 
 def insert_run(tx: Transaction, run: RunRecord, goals: Sequence[tuple[str, str]]) -> None:
     """Record a new run and its goals (name, type) as PENDING."""
     tx.execute(
-        f"INSERT INTO run ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO run ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             run.id,
             run.connection,
@@ -168,6 +187,7 @@ def insert_run(tx: Transaction, run: RunRecord, goals: Sequence[tuple[str, str]]
             run.pid,
             run.error,
             orjson.dumps(run.summary),
+            run.started_by,
         ),
     )
     tx.executemany(
@@ -204,6 +224,24 @@ def get_run(store: ProfileStore, run_id: str) -> RunRecord | None:
     if exact:
         return _run(exact[0])
     return _run(rows[0]) if len(rows) == 1 else None
+
+
+def run_exists(store: ProfileStore, run_id: str) -> bool:
+    """Whether history has a run with exactly this id."""
+    return store.query("SELECT 1 FROM run WHERE id = ?", (run_id,)).fetchone() is not None
+
+
+def latest_runs(store: ProfileStore) -> dict[str, RunRecord]:
+    """Each connection's newest run, by connection name as recorded (one query)."""
+    rows = store.query(
+        f"SELECT {', '.join('run.' + c.strip() for c in _RUN_COLUMNS.split(','))} FROM run "
+        "JOIN (SELECT connection AS name, max(started_at) AS newest FROM run "
+        "GROUP BY connection) latest "
+        "ON run.connection = latest.name AND run.started_at = latest.newest "
+        "ORDER BY run.id"
+    ).fetchall()
+    # Two runs of one connection started in the same instant: the later id (sorts last) wins.
+    return {record.connection: record for record in map(_run, rows)}
 
 
 def list_runs(
@@ -474,3 +512,101 @@ def failure_reasons(store: ProfileStore, key: str, limit: int = 20) -> list[tupl
         (key, limit),
     )
     return [(r[0], r[1], r[2]) for r in rows.fetchall()]
+
+
+# -- renames ---------------------------------------------------------------------------------
+# A connection's and a goal's history is keyed by their names (run.connection, run_goal.goal)
+# and by goal_key(); a rename moves those keys, inside the caller's one transaction.
+
+GOAL_KEY_TABLES: Final = ("watermark", "import_job", "import_file", "export_sent", "export_failure")
+_KEY_SEPARATOR: Final = "\x1f"
+
+
+def recorded_names(store: ProfileStore, connection: str) -> list[str]:
+    """The spellings of this connection's name in run history (names compare ignoring case)."""
+    folded = connection.casefold()
+    rows = store.query("SELECT DISTINCT connection FROM run").fetchall()
+    return [r[0] for r in rows if str(r[0]).casefold() == folded]
+
+
+def _key_range(connection: str) -> tuple[str, str]:
+    """Every goal key of a connection lies in [low, high): its folded name, then the separator."""
+    folded = connection.casefold()
+    return folded + _KEY_SEPARATOR, folded + chr(ord(_KEY_SEPARATOR) + 1)
+
+
+def connection_has_history(store: ProfileStore, connection: str) -> bool:
+    """Whether runs, watermarks or any goal's records exist under this connection name."""
+    if recorded_names(store, connection):
+        return True
+    low, high = _key_range(connection)
+    return any(
+        store.query(
+            f"SELECT 1 FROM {table} WHERE goal_key >= ? AND goal_key < ? LIMIT 1", (low, high)
+        ).fetchone()
+        for table in GOAL_KEY_TABLES
+    )
+
+
+def goal_has_history(store: ProfileStore, connection: str, goal: str) -> bool:
+    """Whether any run of the connection had this goal, or the goal has records."""
+    key = goal_key(connection, goal)
+    if any(
+        store.query(f"SELECT 1 FROM {table} WHERE goal_key = ? LIMIT 1", (key,)).fetchone()
+        for table in GOAL_KEY_TABLES
+    ):
+        return True
+    return bool(_run_goal_rows(store, connection, goal))
+
+
+def _run_goal_rows(store: ProfileStore, connection: str, goal: str) -> list[tuple[str, str]]:
+    """(run id, goal name as recorded) of the connection's runs that had this goal."""
+    names = recorded_names(store, connection)
+    if not names:
+        return []
+    marks = ",".join("?" * len(names))
+    rows = store.query(
+        f"SELECT rg.run_id, rg.goal FROM run_goal rg JOIN run r ON r.id = rg.run_id "
+        f"WHERE r.connection IN ({marks})",
+        names,
+    ).fetchall()
+    folded = goal.casefold()
+    return [(r[0], r[1]) for r in rows if str(r[1]).casefold() == folded]
+
+
+def rename_connection_rows(tx: Transaction, store: ProfileStore, old: str, new: str) -> None:
+    """Move run history and every goal key of connection `old` to `new`."""
+    names = recorded_names(store, old)
+    if names:
+        marks = ",".join("?" * len(names))
+        tx.execute(f"UPDATE run SET connection = ? WHERE connection IN ({marks})", (new, *names))
+    low, high = _key_range(old)
+    new_prefix, _ = _key_range(new)
+    if low == new_prefix:
+        return  # a change of case only: goal keys are folded, so they stay as they are
+    for table in GOAL_KEY_TABLES:
+        tx.execute(
+            f"UPDATE {table} SET goal_key = ? || substr(goal_key, ?) "
+            "WHERE goal_key >= ? AND goal_key < ?",
+            (new_prefix, len(low) + 1, low, high),
+        )
+
+
+def rename_goal_rows(
+    tx: Transaction, store: ProfileStore, connection: str, old: str, new: str
+) -> None:
+    """Move goal `old` of a connection to `new`: its goal key and its rows in run history."""
+    old_key, new_key = goal_key(connection, old), goal_key(connection, new)
+    if old_key != new_key:
+        for table in GOAL_KEY_TABLES:
+            tx.execute(f"UPDATE {table} SET goal_key = ? WHERE goal_key = ?", (new_key, old_key))
+    rows = _run_goal_rows(store, connection, old)
+    tx.executemany(
+        "UPDATE run_goal SET goal = ? WHERE run_id = ? AND goal = ?",
+        [(new, run_id, name) for run_id, name in rows],
+    )
+    folded = old.casefold()
+    for run_id in {run_id for run_id, _ in rows}:
+        row = store.query("SELECT goals FROM run WHERE id = ?", (run_id,)).fetchone()
+        goals = [new if str(g).casefold() == folded else g for g in orjson.loads(row[0])]
+        tx.execute("UPDATE run SET goals = ? WHERE id = ?", (orjson.dumps(goals), run_id))

@@ -1,0 +1,1 @@
+"""The Textual front end of bctui. Only `bctui.cli` imports it, lazily, when the UI is opened."""

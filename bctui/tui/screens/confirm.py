@@ -1,0 +1,93 @@
+"""Small modals: a yes/no confirmation and a one-line text prompt (names for new, copy, rename)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+class ConfirmModal(ModalScreen[bool]):
+    """Ask before something that cannot be undone; dismisses True to go ahead."""
+
+    BINDINGS = [
+        Binding("escape,n", "cancel", "Cancel", id="confirm-cancel"),
+        Binding("y", "confirm", "Yes", id="confirm-yes"),
+    ]
+
+    def __init__(self, question: str, detail: str = "", *, yes: str = "Yes") -> None:
+        super().__init__()
+        self.question = question
+        self.detail = detail
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal-box"):
+            yield Label(self.question, classes="modal-title")
+            if self.detail:
+                yield Static(self.detail, classes="modal-detail")
+            with Horizontal(classes="modal-buttons"):
+                yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                yield Button("Cancel (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed, "#yes")
+    def action_confirm(self) -> None:
+        """Go ahead."""
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#no")
+    def action_cancel(self) -> None:
+        """Do nothing."""
+        self.dismiss(False)
+
+
+class PromptModal(ModalScreen[str | None]):
+    """Ask for one line of text; `check` returns what is wrong with it ('' when fine)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt-cancel")]
+
+    def __init__(
+        self,
+        title: str,
+        *,
+        value: str = "",
+        placeholder: str = "",
+        detail: str = "",
+        check: Callable[[str], str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.title_text = title
+        self.value = value
+        self.placeholder = placeholder
+        self.detail = detail
+        self.check = check
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal-box"):
+            yield Label(self.title_text, classes="modal-title")
+            if self.detail:
+                yield Static(self.detail, classes="modal-detail")
+            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield Label("", id="prompt-error", classes="field-error")
+            yield Static("enter ok · escape cancel", classes="modal-keys")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        problem = "a value is needed" if not text else (self.check(text) if self.check else "")
+        if problem:
+            self.query_one("#prompt-error", Label).update(problem)
+            return
+        self.dismiss(text)
+
+    def action_cancel(self) -> None:
+        """Close without a value."""
+        self.dismiss(None)

@@ -1,0 +1,525 @@
+"""The first screen: every connection with its switch, schedule, next and last run; the strip below
+follows the highlighted connection's run."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Label
+
+from bctui.engine.models import BrazeSettings, Config, Connection
+from bctui.engine.runs import history
+from bctui.engine.runs import state as st
+from bctui.engine.runs.launch import RunHandle, launch_run
+from bctui.engine.runs.runner import RunOptions
+from bctui.engine.runs.tail import run_position
+from bctui.engine.secrets import secret_name_for
+from bctui.engine.schedule import describe_schedule, next_run
+from bctui.errors import BctuiError
+from bctui.tui.app import BctuiApp, RunsSnapshot
+from bctui.tui.format import ago, short_time
+from bctui.tui.screens.confirm import ConfirmModal, PromptModal
+from bctui.tui.widgets.run_strip import RunStrip
+
+DEFAULT_ENDPOINT = "https://rest.iad-01.braze.com"
+COLUMNS = (("star", "★"), ("name", "Name"), ("labels", "Labels"), ("on", "On"),
+           ("schedule", "Schedule"), ("next", "Next"), ("last", "Last run"))  # fmt: skip
+WIDE_COLUMNS = (("goals", "Goals"), ("description", "Description"))
+
+
+class ConnectionsScreen(Screen[None]):
+    """The table of connections."""
+
+    CSS_PATH = "connections.tcss"
+    HELP_TITLE = "Connections"
+    AUTO_FOCUS = "#connections"
+    BINDINGS = [
+        Binding("space", "toggle", "On/off", id="connections-toggle",
+                tooltip="Switch the highlighted connection on or off (scheduled runs need on)"),
+        Binding("enter", "open", "Open", id="connections-open", priority=True,
+                tooltip="Open the connection: details, setup, goals, schedule, history"),
+        Binding("r", "run", "Run", id="connections-run", tooltip="Run the connection now"),
+        Binding("R", "run_with_options", "Run…", id="connections-run-options", show=False,
+                tooltip="Run one goal, a full resync or a dry run"),
+        Binding("slash", "filter", "Filter", id="connections-filter",
+                tooltip="Filter by name or label"),
+        Binding("n", "new", "New", id="connections-new", tooltip="Add a connection"),
+        Binding("f", "favorite", "★", id="connections-favorite",
+                tooltip="Mark or unmark the connection as a favourite"),
+        Binding("c", "copy", "Copy", id="connections-copy", show=False,
+                tooltip="Copy the connection (the copy starts switched off, with no history)"),
+        Binding("e,f2", "rename", "Rename", id="connections-rename", show=False,
+                tooltip="Rename the connection (its history goes with it)"),
+        Binding("d,delete", "delete", "Delete", id="connections-delete", show=False,
+                tooltip="Delete the connection from connections.toml"),
+        Binding("v", "view_run", "Run panel", id="connections-view-run", show=False,
+                tooltip="Follow the connection's current run, or see its last one"),
+        Binding("x", "cancel_run", "Cancel run", id="connections-cancel-run", show=False,
+                tooltip="Stop the connection's running run"),
+        Binding("s", "app.open_segments", "Segments", id="open-segments", show=False,
+                tooltip="Local segments with live member counts"),
+        Binding("p", "app.open_profiles", "Profiles", id="open-profiles", show=False,
+                tooltip="Find a profile by any identifier or value"),
+        Binding("escape", "clear_filter", "Clear filter", id="connections-clear-filter",
+                show=False),
+        Binding("q", "app.quit", "Quit", id="quit", tooltip="Quit (runs keep going)"),
+    ]  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+        self._rows: dict[str, tuple[object, ...]] = {}
+        self._wide = False
+
+    @property
+    def bctui(self) -> BctuiApp:
+        """The app, typed."""
+        assert isinstance(self.app, BctuiApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        paths = self.bctui.paths
+        store = self.bctui.config.store.url.removeprefix("sqlite:///")
+        yield Label(f" bctui ─ {paths.config} ─ store: {store}", id="connections-header")
+        with Vertical(id="connections-box") as box:
+            box.border_title = "Connections"
+            yield Input(placeholder="filter: name or label", id="connections-filter")
+            yield DataTable(id="connections", cursor_type="row", zebra_stripes=False)
+            yield Label("", id="connections-empty")
+        yield RunStrip(id="run-strip")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#connections-filter", Input).display = False
+        self.bctui.config_changed.subscribe(self, self._config_changed)
+        self.bctui.runs_changed.subscribe(self, self._runs_changed)
+        self._rebuild()
+
+    def on_resize(self) -> None:
+        wide = self.size.width >= 140
+        if wide != self._wide:
+            self._wide = wide
+            self._rebuild()
+
+    # -- the table -----------------------------------------------------------------------
+
+    @property
+    def table(self) -> DataTable[object]:
+        """The connections table."""
+        return self.query_one("#connections", DataTable)
+
+    def _config_changed(self, config: Config) -> None:
+        self._rebuild()
+
+    def _runs_changed(self, snapshot: RunsSnapshot) -> None:
+        self._update_rows()
+
+    def visible(self) -> list[Connection]:
+        """The connections the filter lets through, favourites first, then by name."""
+        folded = self.filter_text.casefold()
+        conns = [
+            c for c in self.bctui.config.connections
+            if not folded or folded in c.name.casefold()
+            or any(folded in label.casefold() for label in c.labels)
+        ]  # fmt: skip
+        return sorted(conns, key=lambda c: (not c.favorite, c.name.casefold()))
+
+    def _row(self, conn: Connection) -> tuple[object, ...]:
+        theme = self.app.theme_variables
+        on = (
+            Text("●━", style=theme.get("success", "green"))
+            if conn.enabled
+            else Text("━○", style=theme.get("text-muted", "grey50"))
+        )
+        now = self.bctui.clock()
+        upcoming = next_run(conn.schedule, datetime.fromtimestamp(now).astimezone())
+        if conn.schedule.kind == "manual":
+            next_text = Text("—", style="dim")
+        elif not conn.enabled:
+            next_text = Text("off", style="dim")
+        else:
+            next_text = Text(short_time(upcoming.timestamp(), now) if upcoming else "—")
+        row: tuple[object, ...] = (
+            Text("★", style=theme.get("warning", "yellow")) if conn.favorite else "",
+            conn.name,
+            ", ".join(conn.labels),
+            on,
+            describe_schedule(conn.schedule),
+            next_text,
+            self._last_run(conn.name),
+        )
+        if self._wide:
+            imports = sum(1 for g in conn.goals if g.type == "import")
+            row += (f"{imports} in · {len(conn.goals) - imports} out", conn.description)
+        return row
+
+    def _last_run(self, name: str) -> Text:
+        snapshot = self.bctui.runs
+        theme = self.app.theme_variables
+        status = snapshot.status(name)
+        record = snapshot.latest.get(name)
+        now = self.bctui.clock()
+        if status == history.RunStatus.RUNNING:
+            holder = snapshot.running[name]
+            position = run_position(self.bctui.paths.runs_dir / f"{holder.run_id}.jsonl")
+            share = f" {position.fraction:.0%}" if position and position.fraction is not None else ""
+            return Text(f"⟳ running{share}", style=f"bold {theme.get('accent', 'cyan')}")
+        if record is None:
+            return Text("never", style="dim")
+        when = ago(record.ended_at or record.started_at, now)
+        dry = " dry" if record.dry_run else ""
+        match status:
+            case st.FINISHED:
+                return Text(f"✓ {when}{dry}", style=theme.get("success", "green"))
+            case st.FAILED:
+                return Text(f"✗ {when}{dry}", style=theme.get("error", "red"))
+            case st.CANCELLED:
+                return Text(f"⊘ {when}{dry}", style=theme.get("warning", "yellow"))
+            case history.RunStatus.INTERRUPTED:
+                return Text(f"⚠ interrupted {when}", style=theme.get("warning", "yellow"))
+        return Text(status)
+
+    def _rebuild(self) -> None:
+        table = self.table
+        selected = self.selected_name()
+        table.clear(columns=True)
+        for key, label in COLUMNS + (WIDE_COLUMNS if self._wide else ()):
+            table.add_column(label, key=key)
+        self._rows = {}
+        for conn in self.visible():
+            row = self._row(conn)
+            self._rows[conn.name] = row
+            table.add_row(*row, key=conn.name)
+        self._restore_cursor(selected)
+        self._show_empty()
+        self._strip_follow()
+
+    def _update_rows(self) -> None:
+        """Change only the cells that changed (a poll every second must cost little)."""
+        table = self.table
+        names = [c.name for c in self.visible()]
+        if names != list(self._rows):
+            self._rebuild()
+            return
+        conns = {c.name: c for c in self.bctui.config.connections}
+        keys = [key for key, _ in COLUMNS + (WIDE_COLUMNS if self._wide else ())]
+        for name in names:
+            row = self._row(conns[name])
+            old = self._rows[name]
+            for index, (cell, before) in enumerate(zip(row, old, strict=True)):
+                if cell != before:
+                    table.update_cell(name, keys[index], cell)
+            self._rows[name] = row
+        self._strip_follow()
+
+    def _restore_cursor(self, name: str | None) -> None:
+        if name is None or name not in self._rows:
+            return
+        self.table.move_cursor(row=list(self._rows).index(name))
+
+    def _show_empty(self) -> None:
+        label = self.query_one("#connections-empty", Label)
+        if self._rows:
+            label.display = False
+            return
+        label.display = True
+        if self.bctui.config.connections:
+            label.update(f'No connection matches "{self.filter_text}" — escape clears the filter')
+        elif not self.bctui.workspace or not self.bctui.workspace.document.exists:
+            label.update(
+                "No connections yet, and no connections.toml: press n to add the first "
+                "connection (the file is created when you save)."
+            )
+        else:
+            label.update("No connections in connections.toml yet: press n to add one.")
+
+    def selected_name(self) -> str | None:
+        """The highlighted connection's name, if any."""
+        table = self.table
+        if not self._rows or table.cursor_row < 0 or table.cursor_row >= table.row_count:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
+        return str(key.value) if key.value is not None else None
+
+    def selected(self) -> Connection | None:
+        """The highlighted connection."""
+        name = self.selected_name()
+        return self.bctui.config.connection(name) if name else None
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._strip_follow()
+
+    def _strip_follow(self) -> None:
+        self.query_one(RunStrip).show(self.selected_name())
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()  # a click on a row
+
+    # -- filter --------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        """Show the filter input."""
+        field = self.query_one("#connections-filter", Input)
+        field.display = True
+        field.focus()
+
+    @on(Input.Changed, "#connections-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self._rebuild()
+
+    def action_clear_filter(self) -> None:
+        """Clear and hide the filter."""
+        field = self.query_one("#connections-filter", Input)
+        if not field.display and not self.filter_text:
+            return
+        field.value = ""
+        field.display = False
+        self.filter_text = ""
+        self._rebuild()
+        self.table.focus()
+
+    # -- edits ---------------------------------------------------------------------------
+
+    def _replace(self, conn: Connection, new: Connection, done: str) -> bool:
+        base = self.bctui.config
+        config = dataclasses.replace(
+            base, connections=tuple(new if c.name == conn.name else c for c in base.connections)
+        )
+        return not self.bctui.try_save(base, config, done=done)
+
+    def action_toggle(self) -> None:
+        """Switch the connection on or off."""
+        conn = self.selected()
+        if conn is None:
+            return
+        state = "off" if conn.enabled else "on"
+        self._replace(conn, dataclasses.replace(conn, enabled=not conn.enabled),
+                      f'"{conn.name}" switched {state}')  # fmt: skip
+
+    def action_favorite(self) -> None:
+        """Mark or unmark as favourite."""
+        conn = self.selected()
+        if conn is None:
+            return
+        self._replace(conn, dataclasses.replace(conn, favorite=not conn.favorite), "")
+
+    def action_open(self) -> None:
+        """Open the connection's screen (in the filter: back to the table)."""
+        if isinstance(self.focused, Input):
+            self.table.focus()
+            return
+        conn = self.selected()
+        if conn is None:
+            return
+        from bctui.tui.screens.connection import ConnectionScreen
+
+        self.app.push_screen(ConnectionScreen(conn.name))
+
+    def _name_problem(self, name: str, current: str = "") -> str:
+        existing = self.bctui.config.connection(name)
+        if existing is not None and existing.name.casefold() != current.casefold():
+            return f'a connection named "{existing.name}" exists; choose another name'
+        return ""
+
+    @work(exit_on_error=False)
+    async def action_new(self) -> None:
+        """Add a connection, then open its setup."""
+        name = await self.app.push_screen_wait(
+            PromptModal(
+                "New connection",
+                placeholder="name, e.g. Braze main",
+                detail="Then set up its Braze key and S3 bucket, and add goals.",
+                check=self._name_problem,
+            )
+        )
+        if name is None:
+            return
+        base = self.bctui.config
+        secret_name = secret_name_for(name, "braze")
+        conn = Connection(name, BrazeSettings(DEFAULT_ENDPOINT, f"secret:{secret_name}"))
+        config = dataclasses.replace(base, connections=(*base.connections, conn))
+        if self.bctui.try_save(base, config, done=f'"{name}" added'):
+            return
+        from bctui.tui.screens.connection import ConnectionScreen
+
+        self.app.push_screen(ConnectionScreen(name, tab="setup"))
+
+    @work(exit_on_error=False)
+    async def action_copy(self) -> None:
+        """Copy the connection under a new name."""
+        conn = self.selected()
+        if conn is None:
+            return
+        name = await self.app.push_screen_wait(
+            PromptModal(
+                f'Copy "{conn.name}"',
+                value=f"{conn.name} copy",
+                detail="The copy starts switched off and with no history: its first export "
+                "sends every profile of its segments.",
+                check=self._name_problem,
+            )
+        )
+        if name is None:
+            return
+        base = self.bctui.config
+        copy = dataclasses.replace(conn, name=name, enabled=False, favorite=False)
+        config = dataclasses.replace(base, connections=(*base.connections, copy))
+        self.bctui.try_save(
+            base, config, done=f'copied as "{name}" (off; its first export sends everything)'
+        )
+
+    @work(exit_on_error=False)
+    async def action_rename(self) -> None:
+        """Rename the connection; its run history, watermarks and sent values follow it."""
+        conn = self.selected()
+        if conn is None:
+            return
+        from bctui.engine.rename import history_blocker, rename_connection
+
+        workspace = self.bctui.workspace
+        assert workspace is not None
+        with workspace.store() as store:
+            blocker = history_blocker(self.bctui.paths, store, conn.name)
+        if blocker:
+            self.notify(blocker, title="Cannot rename now", severity="error", timeout=8)
+            return
+        name = await self.app.push_screen_wait(
+            PromptModal(
+                f'Rename "{conn.name}"',
+                value=conn.name,
+                detail="Run history, watermarks and what was last sent move to the new name.",
+                check=lambda text: self._name_problem(text, conn.name),
+            )
+        )
+        if name is None or name == conn.name:
+            return
+        base = self.bctui.config
+        renamed = dataclasses.replace(conn, name=name)
+        config = dataclasses.replace(
+            base, connections=tuple(renamed if c is conn else c for c in base.connections)
+        )
+        try:
+            with workspace.store() as store:
+                rename_connection(self.bctui.paths, store, conn.name, name)
+        except BctuiError as exc:
+            self.notify(exc.render(), title="Not renamed", severity="error", timeout=8)
+            return
+        if self.bctui.try_save(
+            base, config, renamed_connections={conn.name: name}, done=f'renamed to "{name}"'
+        ):
+            # The file was not changed: put the history back under the old name.
+            with workspace.store() as store:
+                rename_connection(self.bctui.paths, store, name, conn.name)
+
+    @work(exit_on_error=False)
+    async def action_delete(self) -> None:
+        """Delete the connection after a confirmation."""
+        conn = self.selected()
+        if conn is None:
+            return
+        if conn.name in self.bctui.runs.running:
+            self.notify(f'"{conn.name}" is running; cancel its run first (x)', severity="error")
+            return
+        sure = await self.app.push_screen_wait(
+            ConfirmModal(
+                f'Delete "{conn.name}"?',
+                f"Its {len(conn.goals)} goal(s) and settings are removed from connections.toml. "
+                "Run history and secrets stay.",
+                yes="Delete",
+            )
+        )
+        if not sure:
+            return
+        base = self.bctui.config
+        config = dataclasses.replace(
+            base, connections=tuple(c for c in base.connections if c is not conn)
+        )
+        self.bctui.try_save(base, config, done=f'"{conn.name}" deleted')
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def action_run(self) -> None:
+        """Run the connection now, as its own process."""
+        conn = self.selected()
+        if conn is not None:
+            self.start_run(conn, RunOptions())
+
+    @work(exit_on_error=False)
+    async def action_run_with_options(self) -> None:
+        """Run one goal, a full resync or a dry run."""
+        conn = self.selected()
+        if conn is None:
+            return
+        from bctui.tui.screens.run_options import RunOptionsModal
+
+        options = await self.app.push_screen_wait(RunOptionsModal(conn))
+        if options is not None:
+            self.start_run(conn, options)
+
+    def start_run(self, conn: Connection, options: RunOptions) -> None:
+        """Launch a run (refused while one is going)."""
+        if conn.name in self.bctui.runs.running:
+            self.notify(f'"{conn.name}" is already running — v follows it', severity="warning")
+            return
+        if not conn.goals:
+            self.notify(
+                f'"{conn.name}" has no goals yet: open it (enter) and add one',
+                severity="warning",
+            )
+            return
+        self._launch(conn.name, options)
+
+    @work(thread=True, exit_on_error=False, group="launch")
+    def _launch(self, name: str, options: RunOptions) -> None:
+        handle: RunHandle = launch_run(self.bctui.paths, name, options, started_by="ui")
+        kind = " (dry run)" if options.dry_run else ""
+        self.app.call_from_thread(
+            self.notify, f'run {handle.run_id} of "{name}" started{kind} — v follows it'
+        )
+        self.app.call_from_thread(self.bctui.poll_runs)
+
+    def action_view_run(self) -> None:
+        """Open the run panel for the highlighted connection."""
+        name = self.selected_name()
+        if name is None:
+            return
+        if name not in self.bctui.runs.running and name not in self.bctui.runs.latest:
+            self.notify(f'"{name}" has not run yet — r runs it', severity="warning")
+            return
+        from bctui.tui.screens.run import RunScreen
+
+        self.app.push_screen(RunScreen(name))
+
+    @work(exit_on_error=False)
+    async def action_cancel_run(self) -> None:
+        """Cancel the connection's running run after a confirmation."""
+        name = self.selected_name()
+        if name is None or name not in self.bctui.runs.running:
+            self.notify("nothing is running here", severity="warning")
+            return
+        holder = self.bctui.runs.running[name]
+        sure = await self.app.push_screen_wait(
+            ConfirmModal(
+                f'Cancel run {holder.run_id} of "{name}"?',
+                "What it has already committed is kept; the next run carries on from there.",
+                yes="Cancel run",
+            )
+        )
+        if not sure:
+            return
+        try:
+            history.cancel_run(self.bctui.paths, name, holder.run_id)
+        except BctuiError as exc:
+            self.notify(exc.render(), severity="error")
+            return
+        self.notify(f"cancelling run {holder.run_id}…")

@@ -1,0 +1,107 @@
+"""The export goal editor: a local segment (with live member counts), identifier rules,
+allow-create, all-attributes, the minimum permission level and the mapping grid."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Checkbox, Footer, Label, Select
+
+from bctui.engine.models import ExportGoal, ExportMapping
+from bctui.store.model import PERMISSION_LEVELS
+from bctui.tui.widgets.goal_form import GoalEditorBase
+from bctui.tui.widgets.goal_rows import RowErrors
+from bctui.tui.widgets.goal_segment_picker import SegmentPicker
+from bctui.tui.widgets.identifier_rules import IdentifierRulesField
+from bctui.tui.widgets.mapping_grid import MappingGrid
+
+PERMISSION_MEANINGS = {
+    "DO_NOT_TRACK": "every profile, even do-not-track",
+    "ANONYMOUS": "anonymous and personal profiles",
+    "PERSONAL": "personal profiles only",
+}
+
+
+class ExportGoalScreen(GoalEditorBase):
+    """Edit an export goal (store → Braze)."""
+
+    CSS_PATH = "export_goal.tcss"
+    HELP_TITLE = "Export goal"
+    GOAL_TYPE = "export"
+    AUTO_FOCUS = "#segment-list"
+    FIELDS = ("general", "segment", "identifiers", "mappings", "min_permission_level")
+
+    def __init__(
+        self, connection: str, goal: str | None, draft: ExportGoal | None = None
+    ) -> None:
+        super().__init__(connection, goal, draft)
+        assert isinstance(self.start, ExportGoal)
+        self.goal: ExportGoal = self.start
+
+    def compose(self) -> ComposeResult:
+        goal = self.goal
+        workspace = self.bctui.workspace
+        assert workspace is not None
+        yield Label(self.header_text(), id="goal-header")
+        with VerticalScroll(id="goal-form"):
+            yield Label("Segment (local)", classes="section")
+            yield SegmentPicker(self.bctui.config.segments, goal.segment, workspace.store,
+                                id="segment")  # fmt: skip
+            yield Label("", id="err-segment", classes="field-error")
+            with Horizontal(classes="row"):
+                yield Label("Identifiers", classes="row-label")
+                yield IdentifierRulesField(goal.identifiers, properties=self.properties,
+                                           id="identifiers")  # fmt: skip
+            yield Label("", id="err-identifiers", classes="field-error")
+            yield Checkbox("Allow creation of new Braze users  [dim]off ⇒ only existing Braze "
+                           "users are updated[/dim]", goal.allow_create, id="allow-create",
+                           compact=True)  # fmt: skip
+            yield Checkbox("Send all attributes  [dim]every mapped attribute of a changed profile "
+                           "(BlueConic behaviour); off: only changed attributes[/dim]",
+                           goal.all_attributes, id="all-attributes", compact=True)  # fmt: skip
+            with Horizontal(classes="row", id="permission-row"):
+                yield Label("Minimum permission level", classes="inline-label")
+                yield Select([(f"{p} — {PERMISSION_MEANINGS[p]}", p) for p in PERMISSION_LEVELS],
+                             value=goal.min_permission_level, allow_blank=False,
+                             id="min-permission", compact=True)  # fmt: skip
+            yield Label("", id="err-min_permission_level", classes="field-error")
+            yield Label("Mappings  [dim]ctrl+a add · ctrl+x delete · [ ] move[/dim]",
+                        classes="section")  # fmt: skip
+            yield MappingGrid("export", goal.mappings, properties=self.properties, id="mappings")
+            yield Label("", id="err-mappings", classes="field-error")
+            yield Label("", id="err-general", classes="field-error")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.show_problems({}, {})
+
+    def build_goal(self) -> tuple[ExportGoal | None, dict[str, str], RowErrors]:
+        fields: dict[str, str] = {}
+        mappings = tuple(
+            m for m in self.query_one(MappingGrid).mappings() if isinstance(m, ExportMapping)
+        )
+        rows: RowErrors = {}
+        for index, mapping in enumerate(mappings):
+            if not mapping.braze:
+                rows[(index, "braze")] = "a Braze attribute name is needed"
+            if mapping.source == "property" and not mapping.value:
+                rows[(index, "value")] = "the property to send is needed"
+        level = self.query_one("#min-permission", Select).value
+        goal = ExportGoal(
+            name=self.goal.name,
+            segment=self.query_one(SegmentPicker).chosen,
+            identifiers=self.query_one(IdentifierRulesField).rules,
+            mappings=mappings,
+            enabled=self.goal.enabled,
+            allow_create=self.query_one("#allow-create", Checkbox).value,
+            all_attributes=self.query_one("#all-attributes", Checkbox).value,
+            min_permission_level=str(level) if isinstance(level, str) else "ANONYMOUS",
+        )
+        return goal, fields, rows
+
+    def show_problems(self, fields: Mapping[str, str], rows: RowErrors) -> None:
+        super().show_problems(fields, rows)
+        self.query_one(MappingGrid).set_errors(rows)

@@ -1,0 +1,574 @@
+"""The segment editor: name, match, an ordered list of rules, and the member count as it changes.
+
+A rule's value is typed as text: a number is a number (`1000`), anything else text; quotes force
+text (`"5"`). For `in`, a comma-separated list (`NL, DE`); `exists` takes no value. Comparisons
+(`>`, `≥`, `<`, `≤`) take a number, or an ISO date or time (text that compares as a date).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import ClassVar, Final, Literal, cast
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.suggester import SuggestFromList
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Label, Select, Static
+
+from bctui.engine.config import Issue
+from bctui.engine.models import Config, ExportGoal
+from bctui.errors import BctuiError
+from bctui.store.properties import property_names
+from bctui.store.segments import OPS, Rule, SegmentDef
+from bctui.store.values import Scalar, numeric
+from bctui.tui.app import BctuiApp
+from bctui.tui.screens.confirm import ConfirmModal
+from bctui.tui.screens.segments import OP_WORDS, value_text
+
+DEBOUNCE_SECONDS: Final = 0.3
+_COMPARISONS: Final = ("gt", "gte", "lt", "lte")
+_ISO_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}([T ][0-9:.+\-Z]*)?")
+_MATCHES: Final = (("all rules (AND)", "all"), ("any rule (OR)", "any"))
+_PLACEHOLDERS: Final = {
+    "in": "values, comma-separated: NL, DE",
+    "exists": "(no value)",
+    "contains": "text",
+}
+
+FormState = tuple[str, str, tuple[tuple[str, str, str], ...]]
+
+
+def parse_value(op: str, text: str) -> tuple[Scalar | tuple[Scalar, ...] | None, str]:
+    """The rule value typed for `op`, or a problem in the words of `bctui validate`."""
+    word = OP_WORDS[op]
+    text = text.strip()
+    if op == "exists":
+        return None, ""
+    if op == "in":
+        items = _split(text)
+        if not items:
+            return None, '"in" needs a list of values: type them separated by commas (NL, DE)'
+        return tuple(_scalar(item, text_only=False) for item in items), ""
+    if not text:
+        return None, f'"{word}" needs a value'
+    value = _scalar(text, text_only=op == "contains")
+    if op in _COMPARISONS and isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        return None, (
+            f'"{word}" compares numbers: "{text}" is not a number '
+            "(type a number such as 1000, or an ISO date such as 2026-01-31)"
+        )
+    return value, ""
+
+
+def _scalar(text: str, *, text_only: bool) -> Scalar:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1].replace('\\"', '"')
+    if text_only:
+        return text
+    number = numeric(text)
+    return text if number is None else number
+
+
+def _split(text: str) -> list[str]:
+    """Comma-separated items; a quoted item may hold commas."""
+    items: list[str] = []
+    current = ""
+    quoted = False
+    for char in text:
+        if char == '"' and not current.rstrip().endswith("\\"):
+            quoted = not quoted
+        if char == "," and not quoted:
+            items.append(current)
+            current = ""
+            continue
+        current += char
+    items.append(current)
+    return [item.strip() for item in items if item.strip()]
+
+
+def typed_value(rule: Rule) -> str:
+    """What the value input shows for a rule."""
+    if rule.value is None:
+        return ""
+    if isinstance(rule.value, tuple):
+        return ", ".join(value_text(v) for v in rule.value)
+    return value_text(rule.value)
+
+
+class RuleRow(Vertical):
+    """One rule: property (with completion), op, value, and its problems underneath."""
+
+    def __init__(self, rule: Rule | None, names: list[str]) -> None:
+        super().__init__(classes="rule-row")
+        self.rule = rule
+        self.names = names
+
+    def compose(self) -> ComposeResult:
+        rule = self.rule
+        op = rule.op if rule else "eq"
+        with Horizontal(classes="rule-fields"):
+            yield Input(
+                rule.property if rule else "",
+                placeholder="property",
+                classes="rule-property",
+                suggester=self._suggester(),
+            )
+            yield Select(
+                [(OP_WORDS[o], o) for o in OPS], value=op, allow_blank=False, classes="rule-op"
+            )
+            yield Input(typed_value(rule) if rule else "", classes="rule-value")
+        yield Label("", classes="field-error rule-error")
+
+    def on_mount(self) -> None:
+        self._op_changed(self.op)
+        self.set_error("")
+
+    def _suggester(self) -> SuggestFromList | None:
+        return SuggestFromList(self.names, case_sensitive=True) if self.names else None
+
+    def set_names(self, names: list[str]) -> None:
+        """Offer these property names as completions."""
+        self.names = names
+        self.query_one(".rule-property", Input).suggester = self._suggester()
+
+    @property
+    def op(self) -> str:
+        """The chosen op."""
+        return str(self.query_one(".rule-op", Select).value)
+
+    def raw(self) -> tuple[str, str, str]:
+        """(property, op, value) as typed."""
+        prop = self.query_one(".rule-property", Input).value
+        return prop, self.op, self.query_one(".rule-value", Input).value
+
+    def read(self) -> tuple[Rule | None, str]:
+        """The rule, or what is wrong with it."""
+        prop, op, text = self.raw()
+        prop = prop.strip()
+        problems = []
+        if not prop:
+            problems.append("property: a rule needs a property name")
+        value, problem = parse_value(op, text)
+        if problem:
+            problems.append(f"value: {problem}")
+        if problems:
+            return None, " · ".join(problems)
+        try:
+            return Rule(prop, op, value), ""
+        except ValueError as exc:
+            return None, str(exc)
+
+    def set_error(self, text: str) -> None:
+        """Show (or clear) the message under the rule."""
+        label = self.query_one(".rule-error", Label)
+        label.update(text)
+        label.display = bool(text)
+        self.set_class(bool(text), "-error")
+
+    @on(Select.Changed, ".rule-op")
+    def _select_changed(self, event: Select.Changed) -> None:
+        self._op_changed(str(event.value))
+
+    def _op_changed(self, op: str) -> None:
+        value = self.query_one(".rule-value", Input)
+        value.disabled = op == "exists"
+        value.placeholder = _PLACEHOLDERS.get(op, "a number, or text")
+
+    def focus_property(self) -> None:
+        """Put the cursor in the property input."""
+        self.query_one(".rule-property", Input).focus()
+
+
+class SegmentEditorScreen(Screen[None]):
+    """Edit (or create) one local segment, with its member count kept live."""
+
+    CSS_PATH = "segment_editor.tcss"
+    HELP_TITLE = "Segment editor"
+    AUTO_FOCUS = "#seg-name"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save", id="segment-save",
+                tooltip="Save the segment to connections.toml and go back"),
+        Binding("ctrl+n", "add_rule", "Add rule", id="segment-add-rule",
+                tooltip="Add a rule below the one with the cursor"),
+        Binding("ctrl+r", "remove_rule", "Remove rule", id="segment-remove-rule",
+                tooltip="Remove the rule with the cursor"),
+        Binding("f7,alt+up", "move_rule(-1)", "Rule up", id="segment-rule-up", show=False,
+                tooltip="Move the rule with the cursor up"),
+        Binding("f8,alt+down", "move_rule(1)", "Rule down", id="segment-rule-down", show=False,
+                tooltip="Move the rule with the cursor down"),
+        Binding("escape", "back", "Back", id="segment-back",
+                tooltip="Back to the segments (asks before dropping changes)"),
+    ]  # fmt: skip
+
+    @dataclass
+    class Counted(Message):
+        """The member count of the rules as they were at request `seq`."""
+
+        seq: int
+        count: int | None
+        total: int | None = None
+        error: str = ""
+
+    @dataclass
+    class NamesLoaded(Message):
+        """The store's property names, for completion."""
+
+        names: list[str]
+
+    def __init__(self, name: str | None, draft: SegmentDef | None = None) -> None:
+        super().__init__()
+        self.original = name
+        """The name of the segment being edited in the config (None: a new segment)."""
+        self.draft = draft
+        self._names: list[str] = []
+        self._seq = 0
+        self._timer: Timer | None = None
+        self._initial: FormState | None = None
+        self._base: Config | None = None
+        self._total: int | None = None
+        self.shown_count: int | None = None
+        """The member count on screen while it matches the rules (None while counting)."""
+
+    @property
+    def bctui(self) -> BctuiApp:
+        """The app, typed."""
+        assert isinstance(self.app, BctuiApp)
+        return self.app
+
+    def _start(self) -> SegmentDef:
+        if self.draft is not None:
+            return self.draft
+        existing = self.bctui.config.segment(self.original) if self.original else None
+        return existing or SegmentDef("", "all", ())
+
+    def compose(self) -> ComposeResult:
+        self._base = self.bctui.config
+        start = self._start()
+        title = f'Segment "{self.original}"' if self.original else "New segment"
+        yield Label(title, id="seg-header")
+        with Horizontal(id="seg-body"):
+            with VerticalScroll(id="seg-form") as form:
+                form.border_title = title
+                yield Label("", id="seg-error", classes="field-error")
+                with Horizontal(id="seg-top"):
+                    yield Label("Name", classes="seg-label")
+                    yield Input(start.name, placeholder="vip", id="seg-name")
+                    yield Label("Match", classes="seg-label")
+                    yield Select(_MATCHES, value=start.match, allow_blank=False, id="seg-match")
+                yield Label("", id="seg-name-error", classes="field-error")
+                yield Label("Rules", id="seg-rules-title")
+                with Vertical(id="seg-rules"):
+                    for rule in start.rules:
+                        yield RuleRow(rule, self._names)
+                yield Label("", id="seg-no-rules", classes="muted")
+                yield Static(
+                    "ctrl+n add rule · ctrl+r remove · f7/f8 move · ctrl+s save · escape back",
+                    id="seg-keys",
+                )
+            yield Static("", id="seg-properties")
+        yield Label("", id="seg-count")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.bctui.config_changed.subscribe(self, self._config_changed)
+        self.query_one("#seg-name-error", Label).display = False
+        self.query_one("#seg-error", Label).display = False
+        self._rules_changed()
+        self._initial = self._state()
+        self._load_names()
+        self._request_count()
+
+    def on_resize(self) -> None:
+        self.query_one("#seg-body").set_class(self.size.width >= 120, "-wide")
+
+    # -- the form --------------------------------------------------------------------------
+
+    @property
+    def rows(self) -> list[RuleRow]:
+        """The rule rows, in order."""
+        return list(self.query_one("#seg-rules").query_children(RuleRow))
+
+    def _state(self) -> FormState:
+        name = self.query_one("#seg-name", Input).value
+        match = str(self.query_one("#seg-match", Select).value)
+        return name, match, tuple(row.raw() for row in self.rows)
+
+    def read(self) -> tuple[SegmentDef | None, dict[int, str]]:
+        """The segment the form describes (None when a rule is wrong), and each wrong rule's
+        problem by position."""
+        name = self.query_one("#seg-name", Input).value.strip()
+        match = cast(Literal["all", "any"], str(self.query_one("#seg-match", Select).value))
+        rules: list[Rule] = []
+        problems: dict[int, str] = {}
+        for index, row in enumerate(self.rows):
+            rule, problem = row.read()
+            if rule is None:
+                problems[index] = problem
+            else:
+                rules.append(rule)
+        if problems:
+            return None, problems
+        return SegmentDef(name, match, tuple(rules)), {}
+
+    def _rules_changed(self) -> None:
+        empty = self.query_one("#seg-no-rules", Label)
+        empty.display = not self.rows
+        empty.update("No rules: with match all, everyone is a member — ctrl+n adds a rule.")
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _form_changed(self, event: Message) -> None:
+        control = getattr(event, "control", None)
+        if control is not None and control.id == "seg-name":
+            return
+        self._schedule_count()
+
+    # -- live count ------------------------------------------------------------------------
+
+    def _schedule_count(self) -> None:
+        """Count again once the typing pauses."""
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(DEBOUNCE_SECONDS, self._request_count)
+
+    def _request_count(self) -> None:
+        self._timer = None
+        self._seq += 1
+        self.shown_count = None
+        segment, problems = self.read()
+        label = self.query_one("#seg-count", Label)
+        if segment is None:
+            first = problems[min(problems)]
+            label.update(f" members: — (rule {min(problems) + 1}: {first})")
+            label.set_class(True, "-stale")
+            return
+        label.set_class(True, "-stale")
+        label.update(f" members: counting…{self._total_text()}")
+        self._count(self._seq, dataclasses.replace(segment, name=segment.name or "draft"))
+
+    def _total_text(self) -> str:
+        return "" if self._total is None else f" of {self._total:,} profiles"
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="segment-editor-count")
+    def _count(self, seq: int, segment: SegmentDef) -> None:
+        workspace = self.bctui.workspace
+        assert workspace is not None
+        try:
+            with workspace.store() as store:
+                total = store.count()
+                count = store.count(segment)
+        except BctuiError as exc:
+            self.post_message(self.Counted(seq, None, None, exc.message))
+            return
+        self.post_message(self.Counted(seq, count, total))
+
+    @on(Counted)
+    def _counted(self, message: Counted) -> None:
+        if message.seq != self._seq:
+            return  # the rules changed since this count was asked for
+        label = self.query_one("#seg-count", Label)
+        label.set_class(False, "-stale")
+        if message.error:
+            label.update(f" members: cannot count — {message.error}")
+            return
+        self._total = message.total
+        self.shown_count = message.count
+        label.update(f" members: {message.count:,}{self._total_text()}")
+
+    # -- property names --------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="segment-editor-names")
+    def _load_names(self) -> None:
+        workspace = self.bctui.workspace
+        assert workspace is not None
+        with workspace.store() as store:
+            names = property_names(store, limit=500)
+        self.post_message(self.NamesLoaded(names))
+
+    @on(NamesLoaded)
+    def _names_loaded(self, message: NamesLoaded) -> None:
+        self._names = message.names
+        for row in self.rows:
+            row.set_names(message.names)
+        shown = ", ".join(message.names[:60]) or "none yet (load profiles first)"
+        self.query_one("#seg-properties", Static).update(f"Properties in the store:\n{shown}")
+
+    # -- rules -----------------------------------------------------------------------------
+
+    def _focused_row(self) -> RuleRow | None:
+        node = self.focused
+        while node is not None and not isinstance(node, RuleRow):
+            node = node.parent  # type: ignore[assignment]
+        return node
+
+    async def action_add_rule(self) -> None:
+        """Add a rule below the focused one (or at the end)."""
+        row = RuleRow(None, self._names)
+        current = self._focused_row()
+        rules = self.query_one("#seg-rules")
+        if current is not None:
+            await rules.mount(row, after=current)
+        else:
+            await rules.mount(row)
+        row.focus_property()
+        self._rules_changed()
+        self._schedule_count()
+
+    async def action_remove_rule(self) -> None:
+        """Remove the focused rule (or the last one)."""
+        rows = self.rows
+        current = self._focused_row() or (rows[-1] if rows else None)
+        if current is None:
+            return
+        index = rows.index(current)
+        await current.remove()
+        rows = self.rows
+        if rows:
+            rows[min(index, len(rows) - 1)].focus_property()
+        else:
+            self.query_one("#seg-name", Input).focus()
+        self._rules_changed()
+        self._schedule_count()
+
+    async def action_move_rule(self, step: int) -> None:
+        """Move the focused rule up (-1) or down (1)."""
+        current = self._focused_row()
+        if current is None:
+            return
+        rows = self.rows
+        index = rows.index(current)
+        target = index + step
+        if not 0 <= target < len(rows):
+            return
+        focused = self.focused
+        rules = self.query_one("#seg-rules")
+        if step < 0:
+            rules.move_child(current, before=rows[target])
+        else:
+            rules.move_child(current, after=rows[target])
+        if focused is not None:
+            focused.focus()
+        self._schedule_count()
+
+    # -- save and back ---------------------------------------------------------------------
+
+    def _config_changed(self, config: Config) -> None:
+        """Keep saving possible after a reload that left this segment as it was."""
+        base = self._base
+        if base is None or config is base:
+            return
+        before = base.segment(self.original) if self.original else None
+        after = config.segment(self.original) if self.original else None
+        if before == after:
+            self._base = config
+
+    def _show_problems(self, name_problem: str, rule_problems: dict[int, str],
+                       general: list[str]) -> None:  # fmt: skip
+        label = self.query_one("#seg-name-error", Label)
+        label.update(name_problem)
+        label.display = bool(name_problem)
+        for index, row in enumerate(self.rows):
+            row.set_error(rule_problems.get(index, ""))
+        error = self.query_one("#seg-error", Label)
+        error.update("\n".join(general))
+        error.display = bool(general)
+
+    def _name_problem(self, name: str, config: Config) -> str:
+        if not name:
+            return "a segment needs a name"
+        other = config.segment(name)
+        if other is not None and (self.original is None
+                                  or other.name.casefold() != self.original.casefold()):
+            return f'a segment named "{other.name}" exists; choose another name'
+        return ""
+
+    def action_save(self) -> None:
+        """Save to connections.toml (export goals follow a rename) and go back."""
+        base = self._base
+        assert base is not None
+        segment, rule_problems = self.read()
+        name = self.query_one("#seg-name", Input).value.strip()
+        name_problem = self._name_problem(name, base)
+        self._show_problems(name_problem, rule_problems, [])
+        if segment is None or name_problem:
+            count = len(rule_problems) + bool(name_problem)
+            self.notify(f"{count} problem{'s' if count > 1 else ''} to fix first",
+                        title="Not saved", severity="error")  # fmt: skip
+            return
+        new, index, renamed = self._edited(base, segment)
+        issues = self.bctui.try_save(
+            base,
+            new,
+            renamed_segments=renamed or None,
+            done=f'segment "{segment.name}" saved',
+        )
+        if not issues:
+            self._initial = self._state()
+            self.dismiss()
+            return
+        self._map_issues(issues, index)
+
+    def _edited(self, base: Config, segment: SegmentDef) -> tuple[Config, int, dict[str, str]]:
+        """The config with the segment saved, its position, and the rename (if any)."""
+        segments = list(base.segments)
+        original = base.segment(self.original) if self.original else None
+        if original is not None:
+            index = segments.index(original)
+            segments[index] = segment
+        else:
+            index = len(segments)
+            segments.append(segment)
+        renamed: dict[str, str] = {}
+        connections = base.connections
+        if original is not None and original.name != segment.name:
+            renamed[original.name] = segment.name
+            folded = original.name.casefold()
+            connections = tuple(
+                dataclasses.replace(conn, goals=tuple(
+                    dataclasses.replace(goal, segment=segment.name)
+                    if isinstance(goal, ExportGoal) and goal.segment.casefold() == folded
+                    else goal
+                    for goal in conn.goals
+                ))
+                for conn in connections
+            )  # fmt: skip
+        return dataclasses.replace(base, segments=tuple(segments), connections=connections), \
+            index, renamed  # fmt: skip
+
+    def _map_issues(self, issues: list[Issue], index: int) -> None:
+        name_problem = ""
+        rules: dict[int, list[str]] = {}
+        general: list[str] = []
+        for issue in issues:
+            text = issue.message + (f" — {issue.fix}" if issue.fix else "")
+            path = issue.path
+            if len(path) >= 3 and path[0] == "segment" and path[1] == index:
+                if path[2] == "name":
+                    name_problem = text
+                    continue
+                if path[2] == "rules" and len(path) >= 4 and isinstance(path[3], int):
+                    rules.setdefault(path[3], []).append(text)
+                    continue
+            general.append(f"{issue.key}: {text}" if path else text)
+        self._show_problems(name_problem, {i: " · ".join(t) for i, t in rules.items()}, general)
+
+    @work
+    async def action_back(self) -> None:
+        """Back to the segments; asks first when there are unsaved changes."""
+        if self._initial is not None and self._state() != self._initial:
+            sure = await self.app.push_screen_wait(
+                ConfirmModal(
+                    "Drop your changes to this segment?", "Nothing has been saved yet.", yes="Drop"
+                )
+            )
+            if not sure:
+                return
+        self.dismiss()

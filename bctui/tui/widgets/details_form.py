@@ -1,0 +1,173 @@
+"""The Details tab of a connection: favourite, on/off, labels, description, notification e-mails.
+
+Also home of `ConnectionForm`, the small base the Details, Setup and Schedule forms share: each
+loads a connection, applies its fields to one, and shows a message under each field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Input, Label, Select, Static, Switch
+
+from bctui.engine.models import NOTIFY_WHEN, Connection, Notify
+
+Problems = dict[str, str]
+"""Field id → what is wrong with it."""
+
+WHEN_LABELS = {"always": "after every run", "failure": "only after failures", "never": "never"}
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """'a, b,,c ' → ('a', 'b', 'c')."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+class ConnectionForm(VerticalScroll):
+    """A form over one connection's fields, with a message slot under each field."""
+
+    FIELDS: tuple[str, ...] = ()
+    """The field ids this form shows messages for."""
+
+    class Edited(Message):
+        """A field of the form changed (the screen recomputes 'unsaved' and re-validates)."""
+
+    def __init__(self, connection: str, *, id: str | None = None) -> None:
+        super().__init__(id=id, classes="connection-form")
+        self.connection = connection
+
+    def row(self, label: str, *widgets: Widget, field: str = "") -> ComposeResult:
+        """One labelled row, and the error line under it when it names a field."""
+        with Horizontal(classes="form-row"):
+            yield Label(label, classes="form-label")
+            yield from widgets
+        if field:
+            yield Label("", id=f"{field}-error", classes="field-error -empty")
+
+    def show_problems(self, problems: Mapping[str, str]) -> None:
+        """Put each message under its field; clear the rest."""
+        for name in self.FIELDS:
+            text = problems.get(name, "")
+            for label in self.query(f"#{name}-error").results(Label):
+                label.update(text)
+                label.set_class(not text, "-empty")
+
+    def field_for(self, path: tuple[str | int, ...]) -> str | None:
+        """The field an issue's key path (after `connection[i]`) belongs to, if this form's."""
+        return None
+
+    def load(self, conn: Connection) -> None:
+        """Show `conn`'s values."""
+
+    def apply(self, conn: Connection) -> tuple[Connection, Problems]:
+        """`conn` with this form's values, and what cannot even be held (e.g. a non-number)."""
+        return conn, {}
+
+    def edited(self) -> None:
+        """Tell the screen a field may have changed (it compares with the saved values)."""
+        self.post_message(self.Edited())
+
+
+class DetailsForm(ConnectionForm):
+    """Favourite, on/off, labels, description and who is told about runs."""
+
+    FIELDS = ("labels", "description", "emails", "when")
+
+    def compose(self) -> ComposeResult:
+        yield from self.row(
+            "Name",
+            Static(self.connection, id="details-name"),
+        )
+        yield Static(
+            "rename it from the connections list (e); its history follows",
+            classes="form-hint",
+        )
+        yield from self.row("Favourite", Switch(id="details-favorite"))
+        yield from self.row(
+            "On",
+            Switch(id="details-enabled"),
+            Static("scheduled runs only happen while on", classes="form-note"),
+        )
+        yield from self.row(
+            "Labels",
+            Input(compact=True, placeholder="comma-separated, e.g. prod, eu", id="details-labels"),
+            field="labels",
+        )
+        yield from self.row(
+            "Description",
+            Input(
+                compact=True, placeholder="what this connection is for", id="details-description"
+            ),
+            field="description",
+        )
+        yield Label("Notifications", classes="form-section")
+        yield from self.row(
+            "E-mails",
+            Input(compact=True, placeholder="ops@example.com, …", id="details-emails"),
+            field="emails",
+        )
+        yield from self.row(
+            "When",
+            Select(
+                [(WHEN_LABELS[w], w) for w in NOTIFY_WHEN],
+                allow_blank=False,
+                compact=True,
+                value="failure",
+                id="details-when",
+            ),
+            field="when",
+        )
+
+    def load(self, conn: Connection) -> None:
+        self.connection = conn.name
+        self.query_one("#details-name", Static).update(conn.name)
+        self.query_one("#details-favorite", Switch).value = conn.favorite
+        self.query_one("#details-enabled", Switch).value = conn.enabled
+        self.query_one("#details-labels", Input).value = ", ".join(conn.labels)
+        self.query_one("#details-description", Input).value = conn.description
+        self.query_one("#details-emails", Input).value = ", ".join(conn.notify.emails)
+        self.query_one("#details-when", Select).value = conn.notify.when
+
+    def apply(self, conn: Connection) -> tuple[Connection, Problems]:
+        when = self.query_one("#details-when", Select).value
+        notify = Notify(
+            split_list(self.query_one("#details-emails", Input).value),
+            when if isinstance(when, str) else conn.notify.when,  # type: ignore[arg-type]
+        )
+        new = dataclasses.replace(
+            conn,
+            favorite=self.query_one("#details-favorite", Switch).value,
+            enabled=self.query_one("#details-enabled", Switch).value,
+            labels=split_list(self.query_one("#details-labels", Input).value),
+            description=self.query_one("#details-description", Input).value,
+            notify=notify,
+        )
+        return new, {}
+
+    def field_for(self, path: tuple[str | int, ...]) -> str | None:
+        match path:
+            case ("labels", *_):
+                return "labels"
+            case ("description", *_):
+                return "description"
+            case ("notify", "emails", *_):
+                return "emails"
+            case ("notify", "when", *_):
+                return "when"
+            case ("notify",):
+                return "emails"
+        return None
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.edited()
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        self.edited()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self.edited()

@@ -1,0 +1,149 @@
+"""The mapping grid of both goal editors: import rows (Braze field → property, strategy) or
+export rows (source + value → Braze attribute), edited in place, added, deleted and reordered."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Input, Label, Select
+
+from bctui.engine.models import EXPORT_SOURCES, ExportMapping, ImportMapping
+from bctui.store.merge import STRATEGIES
+from bctui.tui.widgets.goal_rows import Row, RowEditor
+from bctui.tui.widgets.goal_suggest import BrazeFieldSuggester, PropertySuggester
+
+STRATEGY_MEANINGS = {
+    "set": "replace all values",
+    "add": "add values not there yet",
+    "sum": "add the numbers to the total",
+    "set_if_empty": "only while the property is empty",
+    "clear": "replace; an empty Braze field clears it",
+}
+SOURCE_MEANINGS = {
+    "property": "a profile property",
+    "profile_id": "the profile id",
+    "segments": "the profile's segments",
+    "interactions_viewed": "the interactions viewed",
+    "permission_level": "the permission level",
+    "static": "a fixed text",
+}
+STRATEGY_OPTIONS = [(f"{s} — {STRATEGY_MEANINGS[s]}", s) for s in STRATEGIES]
+SOURCE_OPTIONS = [(f"{s} — {SOURCE_MEANINGS[s]}", s) for s in EXPORT_SOURCES]
+
+Kind = Literal["import", "export"]
+
+
+class MappingGrid(RowEditor):
+    """The rows of a goal's mappings; `mappings()` reads them back as the model's mappings."""
+
+    DEFAULT_CSS = """
+    MappingGrid {
+        height: auto;
+        & > DataTable { height: auto; max-height: 12; background: $surface; }
+        .rows-editor { height: auto; }
+        .rows-editor Input { width: 1fr; }
+        .rows-editor Select { width: 1fr; }
+        .grid-arrow { width: 3; padding: 0 1; }
+        .rows-empty { color: $text-muted; padding: 0 1; }
+        .field-error { color: $error; padding: 0 1; }
+    }
+    """
+
+    def __init__(
+        self,
+        kind: Kind,
+        mappings: Sequence[ImportMapping] | Sequence[ExportMapping] = (),
+        *,
+        properties: PropertySuggester | None = None,
+        id: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.properties = properties or PropertySuggester()
+        if kind == "import":
+            self.COLUMNS = (("braze", "Braze field"), ("property", "Profile property"),
+                            ("strategy", "Strategy"))  # fmt: skip
+            self.FIELDS = ("braze", "property", "strategy")
+            rows: list[Row] = [
+                {"braze": m.braze, "property": m.property, "strategy": m.strategy}
+                for m in mappings
+                if isinstance(m, ImportMapping)
+            ]
+        else:
+            self.COLUMNS = (("source", "Source"), ("value", "Value"),
+                            ("braze", "Braze attribute"))  # fmt: skip
+            self.FIELDS = ("source", "value", "braze")
+            rows = [
+                {"source": m.source, "value": m.value, "braze": m.braze}
+                for m in mappings
+                if isinstance(m, ExportMapping)
+            ]
+        self.EMPTY_HINT = "No mappings yet — ctrl+a adds one"
+        super().__init__(rows, prefix=f"{kind}-map", id=id)
+
+    def compose_editor(self) -> ComposeResult:
+        p = self.prefix
+        if self.kind == "import":
+            yield Input(placeholder="Braze field, e.g. first_name", id=f"{p}-braze", compact=True,
+                        suggester=BrazeFieldSuggester(),
+                        tooltip="A field of Braze's user export, or custom_attributes.NAME "
+                        "(→ accepts the completion)")  # fmt: skip
+            yield Label("→", classes="grid-arrow")
+            yield Input(placeholder="profile property", id=f"{p}-property", compact=True,
+                        suggester=self.properties)  # fmt: skip
+            yield Select(STRATEGY_OPTIONS, allow_blank=False, value="set", id=f"{p}-strategy", compact=True,
+                         tooltip="How the Braze value merges into the property")  # fmt: skip
+        else:
+            yield Select(SOURCE_OPTIONS, allow_blank=False, value="property", id=f"{p}-source", compact=True,
+                         tooltip="What is sent")  # fmt: skip
+            yield Input(placeholder="property name", id=f"{p}-value", compact=True,
+                        suggester=self.properties)
+            yield Label("→", classes="grid-arrow")
+            yield Input(placeholder="Braze attribute", id=f"{p}-braze", compact=True)
+
+    def cells(self, row: Row) -> tuple[str | Text, ...]:
+        if self.kind == "import":
+            return (row.get("braze", ""), row.get("property", ""), row.get("strategy", ""))
+        source = row.get("source", "")
+        value = row.get("value", "")
+        shown = f'"{value}"' if source == "static" else value
+        return (source, shown, row.get("braze", ""))
+
+    def new_row(self, after: Row | None) -> Row:
+        if self.kind == "import":
+            strategy = after.get("strategy", "set") if after else "set"
+            return {"braze": "", "property": "", "strategy": strategy or "set"}
+        return {"source": "property", "value": "", "braze": ""}
+
+    def row_loaded(self, row: Row) -> None:
+        if self.kind != "export":
+            return
+        value = self.query_one(f"#{self.prefix}-value", Input)
+        source = row.get("source", "")
+        takes_value = source in ("property", "static")
+        value.disabled = not takes_value
+        value.placeholder = {"property": "property name", "static": "the text to send"}.get(
+            source, "(no value)"
+        )
+        value.suggester = self.properties if source == "property" else None
+        if not takes_value and row.get("value"):
+            row["value"] = ""
+            value.value = ""
+
+    def mappings(self) -> tuple[ImportMapping, ...] | tuple[ExportMapping, ...]:
+        """The rows as the model's mappings (text trimmed; validation is the config's)."""
+        if self.kind == "import":
+            return tuple(
+                ImportMapping(r["braze"].strip(), r["property"].strip(), r["strategy"] or "set")
+                for r in self.rows
+            )
+        return tuple(
+            ExportMapping(
+                r["source"] or "property",
+                r["braze"].strip(),
+                r["value"] if r["source"] == "static" else r["value"].strip(),
+            )
+            for r in self.rows
+        )
