@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from bctui import __version__
-from bctui.commands import config_cmds, profile_cmds, run_cmds, secret_cmds
+from bctui.commands import config_cmds, profile_cmds, run_cmds, scheduler_cmds, secret_cmds
 from bctui.commands.context import Context
 from bctui.errors import BctuiError, ExitCode
 
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_cmds.register(commands)
     profile_cmds.register(commands)
     run_cmds.register(commands)
+    scheduler_cmds.register(commands)
     secret_cmds.register(commands)
     _register_optional(commands)
     return parser

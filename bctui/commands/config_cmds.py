@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from bctui.commands.context import Context
 from bctui.commands.output import note, print_json, print_table
 from bctui.engine.schedule import describe_schedule, next_run, short_time
+from bctui.engine.scheduler import NOT_RUNNING, scheduler_status
 from bctui.engine.secrets import SecretError, resolve
 from bctui.engine.summary import connection_summary as connection_summary  # its old home
 from bctui.engine.summary import goal_counts
@@ -64,9 +65,10 @@ def list_connections(ctx: Context, args: argparse.Namespace) -> int:
     """The connections table (or JSON lines)."""
     config = ctx.config
     now = datetime.now(UTC)
+    scheduler = scheduler_status(ctx.paths)
     if args.json:
         for conn in config.connections:
-            print_json(connection_summary(conn, now=now))
+            print_json({**connection_summary(conn, now=now), "scheduler_running": bool(scheduler)})
         return ExitCode.OK
     rows = []
     for c in config.connections:
@@ -86,6 +88,8 @@ def list_connections(ctx: Context, args: argparse.Namespace) -> int:
         note(f"no connections in {ctx.paths.config}")
         return ExitCode.OK
     print_table(("", "NAME", "STATE", "LABELS", "SCHEDULE", "NEXT", "GOALS"), rows)
+    # A "next run" is only a promise while a scheduler keeps it.
+    note(scheduler.describe() if scheduler is not None else NOT_RUNNING)
     return ExitCode.OK
 
 

@@ -16,7 +16,7 @@ from bctui.engine.models import Config
 from bctui.engine.paths import Paths
 from bctui.engine.runs.context import CancelToken
 from bctui.engine.runs.runner import RunOptions, RunResult, install_signal_handlers, run_connection
-from bctui.errors import ExitCode
+from bctui.errors import ExitCode, UsageError
 from bctui.store import ProfileStore
 
 
@@ -26,14 +26,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "demo",
         help="see a whole sync against a local Braze simulator (no account needed)",
         description="Starts a Braze simulator and an S3 server on loopback with seeded users, "
-        "segments and campaigns, writes a demo config and demo profiles, runs the connection "
-        "(import, then export) with live progress, changes a few profiles and runs again to show "
-        "that only what changed is sent, then stops the sandbox.",
+        "segments and campaigns, writes a demo config and demo profiles, and opens the UI on them: "
+        "every screen works against the sandbox. With --headless: runs the connection (import, "
+        "then export) with live progress, changes a few profiles and runs again to show that only "
+        "what changed is sent. The sandbox stops at the end.",
     )
     p.add_argument(
         "--headless",
         action="store_true",
-        help="run in the terminal without the TUI (the only mode in this version)",
+        help="run the two demo runs in the terminal, without the UI",
     )
     p.add_argument(
         "--dir",
@@ -50,7 +51,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def demo(ctx: Context, args: argparse.Namespace) -> int:
-    """Sandbox up, config and profiles in, two runs, sandbox down."""
+    """Sandbox up, config and profiles in, the UI (or two runs), sandbox down."""
+    if not args.headless:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise UsageError(
+                "the demo opens the terminal UI, and this is not a terminal",
+                fix="run it in a terminal, or use `bctui demo --headless`",
+            )
+        return demo_ui(args)
     from bctui import demo as demo_setup
     from bctui.sandbox import Sandbox
 
@@ -97,6 +105,27 @@ def demo(ctx: Context, args: argparse.Namespace) -> int:
                 f"the demo's files are kept in {directory} (the sandbox is stopped, so its "
                 "endpoints in the config no longer answer)"
             )
+
+
+def demo_ui(args: argparse.Namespace) -> int:
+    """The UI on a demo workspace against a sandbox that lives as long as the UI."""
+    from bctui import demo as demo_setup
+    from bctui.sandbox import Sandbox
+    from bctui.tui.app import BctuiApp
+
+    directory = args.dir or Path(tempfile.mkdtemp(prefix="bctui-demo-"))
+    note(f"starting a Braze simulator with {args.users:,} users and an S3 server on loopback…")
+    try:
+        with Sandbox(users=args.users, settings=demo_setup.demo_settings()) as sandbox:
+            note(f"writing the demo config, secrets and {args.profiles:,} profiles to {directory}")
+            prepared = demo_setup.prepare(directory, sandbox, profiles=args.profiles)
+            BctuiApp(prepared.paths, demo=True).run()
+    finally:
+        if args.dir is None:
+            shutil.rmtree(directory, ignore_errors=True)
+        else:
+            note(f"the demo's files are kept in {directory} (the sandbox is stopped)")
+    return ExitCode.OK
 
 
 def _run(

@@ -77,12 +77,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = commands.add_parser(
         "runs",
         help="run history; `runs show ID` prints a run's log",
-        usage="bctui runs [NAME] [--json] [--limit N]\n       bctui runs show ID [--json]",
+        usage="bctui runs [NAME] [--json] [--limit N]\n       bctui runs show ID [--json]\n"
+        "       bctui runs prune [--dry-run]",
         description="Without arguments, the history of every connection (newest first); with "
         "NAME, one connection's. `bctui runs show ID` prints a run's log (--json: the raw "
-        "JSON-lines events).",
+        "JSON-lines events). `bctui runs prune` applies [retention] now.",
     )
     p.add_argument("words", nargs="*", metavar="NAME | show ID", help=argparse.SUPPRESS)
+    p.add_argument("--dry-run", action="store_true", help="with prune: only list what would go")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument("--limit", type=_positive, default=30, help="how many runs (default 30)")
     p.set_defaults(handler=runs)
@@ -192,6 +194,10 @@ def print_summary(summary: dict[str, Any]) -> None:
 def runs(ctx: Context, args: argparse.Namespace) -> int:
     """Run history, newest first; or `show ID`."""
     words = list(args.words)
+    if words[:1] == ["prune"]:
+        from bctui.commands.scheduler_cmds import prune_runs
+
+        return prune_runs(ctx, words[1:], dry_run=args.dry_run)
     if words[:1] == ["show"]:
         if len(words) != 2:
             raise UsageError("`bctui runs show` takes one run id", fix="bctui runs show ID")

@@ -22,6 +22,7 @@ from bctui.engine.models import (
     Goal,
     IdentifierRules,
     ImportGoal,
+    Retention,
     Schedule,
     SmtpSettings,
     StoreSettings,
@@ -53,6 +54,9 @@ def to_toml(config: Config) -> str:
     parts = [HEADER, "[store]\n" + table_body(store_dict(config.store))]
     if config.smtp is not None:
         parts.append("[smtp]\n" + table_body(smtp_dict(config.smtp)))
+    if config.retention != Retention():
+        retention = {"days": config.retention.days, "runs": config.retention.runs}
+        parts.append("[retention]\n" + table_body(retention))
     parts += [segment_toml(segment_dict(s)) for s in config.segments]
     parts += [connection_toml(connection_dict(c)) for c in config.connections]
     return "\n".join(parts)

@@ -3,6 +3,8 @@ connections.toml. Screens own their widgets; the app owns what every screen shar
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -63,9 +65,12 @@ class BctuiApp(App[None]):
         *,
         clock: Callable[[], float] = time.time,
         poll_seconds: float = 1.0,
+        demo: bool = False,
     ) -> None:
         super().__init__()
         self.paths = paths
+        self.demo = demo
+        """Runs go against a sandbox that stops when the UI quits."""
         self.clock = clock
         """Seconds since the epoch; tests pin it so relative times are stable."""
         self.poll_seconds = poll_seconds
@@ -204,6 +209,39 @@ class BctuiApp(App[None]):
             self.log.warning(f"run poll failed: {text}")
             return
         self.notify(text, title="Something went wrong", severity="error", timeout=10)
+
+    async def action_quit(self) -> None:
+        """Quit; runs keep going — except in the demo, whose sandbox stops with the UI."""
+        if self.demo and self.runs.running:
+            self._quit_demo()
+        else:
+            self.exit()
+
+    @work(exit_on_error=False)
+    async def _quit_demo(self) -> None:
+        """Ask about the demo's running runs, cancel them, then quit."""
+        if self.runs.running:
+            from bctui.tui.screens.confirm import ConfirmModal
+
+            names = ", ".join(f'"{name}"' for name in self.runs.running)
+            sure = await self.push_screen_wait(
+                ConfirmModal(
+                    f"A run of {names} is still going",
+                    "The demo's Braze simulator stops when bctui quits, so the run would fail. "
+                    "Cancel it and quit? (No: keep bctui open and let it finish.)",
+                    yes="Cancel it and quit",
+                )
+            )
+            if not sure:
+                return
+            for name in list(self.runs.running):
+                with contextlib.suppress(BctuiError):
+                    history.cancel_run(self.paths, name)
+                    for _ in range(100):  # let it record CANCELLED before its Braze goes away
+                        if not history.running(self.paths, [name]):
+                            break
+                        await asyncio.sleep(0.1)
+        self.exit()
 
     # -- keys, help and the palette ----------------------------------------------------------
 

@@ -316,7 +316,7 @@ class RunView:
             case BatchSent():
                 goal = self.goal(event.goal)
                 goal.touch(event.ts)
-                goal.batches += 1
+                goal.batches += event.batches  # a run log coalesces batches
                 goal.batch_failures += event.failed
             case RateLimitWait():
                 goal = self.goal(event.goal)

@@ -247,6 +247,8 @@ class _Run:
             summary = self._summary(state, error)
             with self.store.transaction() as tx:
                 st.finish_run(tx, self.run_id, state, error, summary)
+            if not self.options.dry_run:
+                self._notify(log, state, error, summary)
             log.emit(RunFinished(run_id=self.run_id, state=state, error=error, summary=summary))
         finally:
             log.close()
@@ -255,6 +257,46 @@ class _Run:
     @property
     def full(self) -> bool:
         return self.options.full
+
+    def _notify(self, log: EventLog, state: str, error: str, summary: dict[str, Any]) -> None:
+        """Send the connection's notification mail; a problem is logged and kept in the summary
+        as "notify_error", never raised (a mail never changes the run's outcome)."""
+        from bctui.engine import notify  # smtplib and email: only a run that mails needs them
+
+        path = log_path(self.paths, self.run_id)
+        report = notify.RunReport(
+            connection=self.conn.name,
+            run_id=self.run_id,
+            state=state,
+            error=error,
+            started_by=self.options.started_by,
+            summary=summary,
+            log_tail=[
+                *notify.log_tail(path, notify.LOG_TAIL_LINES - 1),
+                notify.finished_line(self.run_id, state, error),
+            ],
+        )
+        try:
+            result = notify.notify_run(
+                self.config, self.conn, report, SecretsFile(self.paths.secrets)
+            )
+        except Exception as exc:  # a bug in the mail code must not fail a finished run
+            result = notify.NotifyResult(True, problem=f"internal error: {type(exc).__name__}")
+        if result is None:
+            return
+        if result.sent_to:
+            log.emit(
+                LogLine(
+                    level="info",
+                    message="notification e-mail sent to " + ", ".join(result.sent_to),
+                )
+            )
+        if result.problem:
+            log.emit(LogLine(level="warning", message=f"notification e-mail: {result.problem}"))
+            if result.due:
+                summary["notify_error"] = result.problem
+                with self.store.transaction() as tx:
+                    st.finish_run(tx, self.run_id, state, error, summary)
 
     def _prepare(self) -> bool:
         """Record the run, or pick up the connection's interrupted one; True when resuming."""

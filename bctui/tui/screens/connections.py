@@ -4,6 +4,7 @@ follows the highlighted connection's run."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from datetime import datetime
 
 from rich.text import Text
@@ -11,6 +12,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label
 
@@ -32,6 +34,8 @@ DEFAULT_ENDPOINT = "https://rest.iad-01.braze.com"
 COLUMNS = (("star", "★"), ("name", "Name"), ("labels", "Labels"), ("on", "On"),
            ("schedule", "Schedule"), ("next", "Next"), ("last", "Last run"))  # fmt: skip
 WIDE_COLUMNS = (("goals", "Goals"), ("description", "Description"))
+# Below 100 columns the text columns are cut to these widths, so that "Last run" stays on screen.
+NARROW_WIDTHS = {"name": 16, "labels": 10, "schedule": 17, "description": 0}
 
 
 class ConnectionsScreen(Screen[None]):
@@ -41,7 +45,7 @@ class ConnectionsScreen(Screen[None]):
     HELP_TITLE = "Connections"
     AUTO_FOCUS = "#connections"
     BINDINGS = [
-        Binding("space", "toggle", "On/off", id="connections-toggle",
+        Binding("space", "toggle_connection", "On/off", id="connections-toggle",
                 tooltip="Switch the highlighted connection on or off (scheduled runs need on)"),
         Binding("enter", "open", "Open", id="connections-open", priority=True,
                 tooltip="Open the connection: details, setup, goals, schedule, history"),
@@ -85,9 +89,7 @@ class ConnectionsScreen(Screen[None]):
         return self.app
 
     def compose(self) -> ComposeResult:
-        paths = self.bctui.paths
-        store = self.bctui.config.store.url.removeprefix("sqlite:///")
-        yield Label(f" bctui ─ {paths.config} ─ store: {store}", id="connections-header")
+        yield Label(self._header(), id="connections-header")
         with Vertical(id="connections-box") as box:
             box.border_title = "Connections"
             yield Input(placeholder="filter: name or label", id="connections-filter")
@@ -96,6 +98,17 @@ class ConnectionsScreen(Screen[None]):
         yield RunStrip(id="run-strip")
         yield Footer()
 
+    def _header(self) -> str:
+        config = str(self.bctui.paths.config)
+        home = str(Path.home())
+        if config.startswith(home + "/"):
+            config = "~" + config[len(home) :]
+        store = self.bctui.config.store.url.removeprefix("sqlite:///")
+        room = max(20, self.size.width - len(store) - 22) if self.size.width else 60
+        if len(config) > room:
+            config = "…" + config[-(room - 1) :]
+        return f" bctui ─ {config} ─ store: {store}"
+
     def on_mount(self) -> None:
         self.query_one("#connections-filter", Input).display = False
         self.bctui.config_changed.subscribe(self, self._config_changed)
@@ -103,8 +116,9 @@ class ConnectionsScreen(Screen[None]):
         self._rebuild()
 
     def on_resize(self) -> None:
+        self.query_one("#connections-header", Label).update(self._header())
         wide = self.size.width >= 140
-        if wide != self._wide:
+        if wide != self._wide or self._rows:
             self._wide = wide
             self._rebuild()
 
@@ -121,7 +135,7 @@ class ConnectionsScreen(Screen[None]):
     def _runs_changed(self, snapshot: RunsSnapshot) -> None:
         self._update_rows()
 
-    def visible(self) -> list[Connection]:
+    def shown_connections(self) -> list[Connection]:
         """The connections the filter lets through, favourites first, then by name."""
         folded = self.filter_text.casefold()
         conns = [
@@ -148,10 +162,10 @@ class ConnectionsScreen(Screen[None]):
             next_text = Text(short_time(upcoming.timestamp(), now) if upcoming else "—")
         row: tuple[object, ...] = (
             Text("★", style=theme.get("warning", "yellow")) if conn.favorite else "",
-            conn.name,
-            ", ".join(conn.labels),
+            self._cut("name", conn.name),
+            self._cut("labels", ", ".join(conn.labels)),
             on,
-            describe_schedule(conn.schedule),
+            self._cut("schedule", describe_schedule(conn.schedule)),
             next_text,
             self._last_run(conn.name),
         )
@@ -159,6 +173,12 @@ class ConnectionsScreen(Screen[None]):
             imports = sum(1 for g in conn.goals if g.type == "import")
             row += (f"{imports} in · {len(conn.goals) - imports} out", conn.description)
         return row
+
+    def _cut(self, column: str, text: str) -> str:
+        width = NARROW_WIDTHS.get(column, 0)
+        if self.size.width >= 100 or not width or len(text) <= width:
+            return text
+        return text[: width - 1] + "…"
 
     def _last_run(self, name: str) -> Text:
         snapshot = self.bctui.runs
@@ -193,7 +213,7 @@ class ConnectionsScreen(Screen[None]):
         for key, label in COLUMNS + (WIDE_COLUMNS if self._wide else ()):
             table.add_column(label, key=key)
         self._rows = {}
-        for conn in self.visible():
+        for conn in self.shown_connections():
             row = self._row(conn)
             self._rows[conn.name] = row
             table.add_row(*row, key=conn.name)
@@ -204,7 +224,7 @@ class ConnectionsScreen(Screen[None]):
     def _update_rows(self) -> None:
         """Change only the cells that changed (a poll every second must cost little)."""
         table = self.table
-        names = [c.name for c in self.visible()]
+        names = [c.name for c in self.shown_connections()]
         if names != list(self._rows):
             self._rebuild()
             return
@@ -245,7 +265,7 @@ class ConnectionsScreen(Screen[None]):
         table = self.table
         if not self._rows or table.cursor_row < 0 or table.cursor_row >= table.row_count:
             return None
-        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
         return str(key.value) if key.value is not None else None
 
     def selected(self) -> Connection | None:
@@ -297,7 +317,7 @@ class ConnectionsScreen(Screen[None]):
         )
         return not self.bctui.try_save(base, config, done=done)
 
-    def action_toggle(self) -> None:
+    def action_toggle_connection(self) -> None:
         """Switch the connection on or off."""
         conn = self.selected()
         if conn is None:

@@ -67,7 +67,7 @@ class ExportGoalScreen(GoalEditorBase):
                              value=goal.min_permission_level, allow_blank=False,
                              id="min-permission", compact=True)  # fmt: skip
             yield Label("", id="err-min_permission_level", classes="field-error")
-            yield Label("Mappings  [dim]ctrl+a add · ctrl+x delete · [ ] move[/dim]",
+            yield Label("Mappings  [dim]ctrl+a add · ctrl+x delete · \\[ ] move[/dim]",
                         classes="section")  # fmt: skip
             yield MappingGrid("export", goal.mappings, properties=self.properties, id="mappings")
             yield Label("", id="err-mappings", classes="field-error")

@@ -62,7 +62,7 @@ class ImportGoalScreen(GoalEditorBase):
             yield Label("", id="err-identifiers", classes="field-error")
             yield Checkbox("Allow creation of new profiles", goal.allow_create,
                            id="allow-create", compact=True)  # fmt: skip
-            yield Label("Mappings  [dim]ctrl+a add · ctrl+x delete · [ ] move[/dim]",
+            yield Label("Mappings  [dim]ctrl+a add · ctrl+x delete · \\[ ] move[/dim]",
                         classes="section")  # fmt: skip
             yield MappingGrid("import", goal.mappings, properties=self.properties, id="mappings")
             yield Label("", id="err-mappings", classes="field-error")

@@ -155,12 +155,13 @@ class ProfilesScreen(Screen[None]):
             matched = ", ".join(match.properties) or "id"
             results.add_row(match.profile_id, matched, updated, key=match.profile_id)
         box.display = len(matches) > 1
-        more = " (showing the oldest 50)" if search.more else ""
+        box.remove_class("-collapsed")
+        more = f" (oldest {len(matches)} shown)" if search.more else ""
         if len(matches) == 1:
             self._message(search.message)
             self._show(matches[0].profile_id)
         else:
-            self._message(f"{search.message}{more} — enter shows the highlighted one")
+            self._message(f"{search.message}{more} — enter shows one")
             self.query_one("#profile-detail").display = False
             self.shown = None
             results.focus()
@@ -196,7 +197,6 @@ class ProfilesScreen(Screen[None]):
             return
         self.shown = profile
         detail.display = True
-        detail.border_title = f"Profile {profile.id}"
         self.query_one("#profile-summary", Static).update(self._summary(profile, message.segments))
         props = self.query_one("#profile-props", DataTable)
         props.clear()
@@ -205,19 +205,24 @@ class ProfilesScreen(Screen[None]):
             props.add_row(name, values, key=name)
         if not profile.properties:
             props.add_row(Text("no properties", style="dim"), "")
+        # The list gives the profile room until it has the focus again (ctrl+l).
+        self.query_one("#profile-results-box").add_class("-collapsed")
+        if self.size.width < 120 and self.focused is self.query_one("#profile-results"):
+            props.focus()
 
     def _summary(self, profile: Profile, segments: list[str]) -> Text:
         now = self.bctui.clock()
         created = profile.created_at.timestamp()
         updated = profile.updated_at.timestamp()
+        when = f"{stamp(created)} ({ago(created, now)})"
+        if updated != created:
+            when += f" · updated {stamp(updated)} ({ago(updated, now)})"
         rows = [
             ("id", profile.id),
-            ("permission", profile.permission_level),
+            ("permission", f"{profile.permission_level} · change seq {profile.seq}"),
             ("segments", ", ".join(segments) or "—"),
             ("interactions", ", ".join(profile.interactions_viewed) or "—"),
-            ("created", f"{stamp(created)} ({ago(created, now)})"),
-            ("updated", f"{stamp(updated)} ({ago(updated, now)})"),
-            ("change seq", str(profile.seq)),
+            ("created", when),
         ]
         text = Text()
         for index, (key, value) in enumerate(rows):

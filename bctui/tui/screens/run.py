@@ -106,6 +106,9 @@ class RunScreen(Screen[None]):
         self._token += 1
         self._follow(self._token, self.run_id, self.pid)
 
+    def on_resize(self) -> None:
+        self._show_header()
+
     def on_unmount(self) -> None:
         self._stop.set()  # the follower ends; the run does not
 
@@ -175,6 +178,9 @@ class RunScreen(Screen[None]):
             words, css = "", ""
         self._set("#run-state", words + " ")
         state = self.query_one("#run-state", Label)
+        # On a narrow screen the state word gives way to the title (the result line says it).
+        title = self._texts["#run-title"]
+        state.display = len(title) + len(words) + 2 <= self.size.width or not self.size.width
         for name in ("-running", "-finished", "-failed", "-cancelled", "-interrupted"):
             state.set_class(name == css, name)
 

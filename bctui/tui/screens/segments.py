@@ -42,6 +42,8 @@ _OP_SIGNS = {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": 
 COLUMNS = (("name", "Name"), ("match", "Match"), ("rules", "Rules"), ("members", "Members"),
            ("used", "Used by"))  # fmt: skip
 COUNTING = "…"
+WIDE = 120
+"""From this width on, the detail is a side panel and the table names the goals using each."""
 
 
 def value_text(value: Scalar) -> str:
@@ -70,6 +72,10 @@ def rule_text(rule: Rule) -> str:
 def rules_text(segment: SegmentDef) -> str:
     """All of a segment's rules in short form, joined by ` · ` (`—` for none)."""
     return " · ".join(rule_text(r) for r in segment.rules) or "—"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def users_of(config: Config, name: str) -> list[tuple[str, str]]:
@@ -117,6 +123,7 @@ class SegmentsScreen(Screen[None]):
         self._counts: dict[str, int | None] = {}
         self._errors: dict[str, str] = {}
         self._total: int | None = None
+        self._width = 0
 
     @property
     def bctui(self) -> BctuiApp:
@@ -140,7 +147,11 @@ class SegmentsScreen(Screen[None]):
         self.action_recount()
 
     def on_resize(self) -> None:
-        self.query_one("#segments-body").set_class(self.size.width >= 120, "-wide")
+        wide = self.size.width >= WIDE
+        self.query_one("#segments-body").set_class(wide, "-wide")
+        if self.size.width != self._width:
+            self._width = self.size.width
+            self._rebuild()
 
     @property
     def table(self) -> DataTable[object]:
@@ -159,22 +170,41 @@ class SegmentsScreen(Screen[None]):
         count = self._counts.get(name)
         return Text(COUNTING if count is None else f"{count:,}", justify="right")
 
+    def _widths(self, config: Config) -> tuple[int, int]:
+        """(name column, rules column) widths that fit the table in the screen's width."""
+        width = self._width or 80
+        room = width - 4 - (48 if width >= WIDE else 0)  # borders, and the side panel
+        names = max((len(s.name) for s in config.segments), default=4)
+        name = min(max(names, 4), 24)
+        used = 28 if width >= WIDE else 7
+        return name, max(room - name - 5 - 9 - used - 5 * 2, 12)
+
+    def _used_text(self, used: list[tuple[str, str]]) -> Text:
+        if not used:
+            return Text("—", style="dim")
+        if self._width >= WIDE:
+            return Text(", ".join(f"{c} / {g}" for c, g in used))
+        return Text(f"{len(used)} goal" + ("s" if len(used) > 1 else ""))
+
     def _rebuild(self) -> None:
         table = self.table
         selected = self.selected_name()
         table.clear(columns=True)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
         config = self.bctui.config
+        name_width, rules_width = self._widths(config)
+        widths = {"name": name_width, "rules": rules_width, "match": 5, "members": 9}
+        for key, label in COLUMNS:
+            table.add_column(label, key=key, width=widths.get(key))
         for segment in config.segments:
-            used = users_of(config, segment.name)
-            used_text = ", ".join(f"{c} / {g}" for c, g in used) if used else ""
+            rules = rules_text(segment)
+            if len(rules) > rules_width:
+                rules = rules[: rules_width - 1] + "…"
             table.add_row(
-                segment.name,
+                _clip(segment.name, name_width),
                 segment.match,
-                rules_text(segment),
+                rules,
                 self._members(segment.name),
-                Text(used_text or "—", style="" if used else "dim"),
+                self._used_text(users_of(config, segment.name)),
                 key=segment.name,
             )
         names = [s.name for s in config.segments]

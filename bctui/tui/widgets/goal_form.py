@@ -32,6 +32,8 @@ class GoalEditorBase(Screen[None]):
                 tooltip="Validate and save the goal to connections.toml; the editor stays open"),
         Binding("ctrl+d", "dry_run", "Dry run", id="goal-dry-run", priority=True,
                 tooltip="Save, then show what a run of this goal would change (nothing is sent)"),
+        Binding("ctrl+a", "add_mapping", "Add mapping", id="goal-add-mapping", priority=True,
+                tooltip="Add a mapping row after the highlighted one and edit it"),
         Binding("ctrl+g", "identifiers", "Identifiers", id="goal-identifiers", show=False,
                 tooltip="Edit the identifier rules"),
         Binding("escape", "back", "Back", id="goal-back",
@@ -198,6 +200,14 @@ class GoalEditorBase(Screen[None]):
 
         assert self.goal_name is not None
         self.app.push_screen(DryRunScreen(self.connection_name, self.goal_name))
+
+    def action_add_mapping(self) -> None:
+        """Add a mapping row and edit it."""
+        from bctui.tui.widgets.mapping_grid import MappingGrid
+
+        grid = self.query_one(MappingGrid)
+        grid.action_add_row()
+        grid.scroll_visible()
 
     def action_identifiers(self) -> None:
         """Edit the identifier rules."""

@@ -42,6 +42,8 @@ class RowEditor(Vertical):
     """(field, heading) of each column after the problem marker."""
     FIELDS: Sequence[str] = ()
     """The row's fields, each edited by the widget with id `{prefix}-{field}`."""
+    FOCUS_FIELD = ""
+    """The field that takes the focus when a row is added (default: the first)."""
     EMPTY_HINT = "No rows yet — ctrl+a adds one"
 
     class Changed(Message):
@@ -127,7 +129,8 @@ class RowEditor(Vertical):
     def _cells(self, key: str, row: Row) -> tuple[str | Text, ...]:
         index = next(i for i, (k, _) in enumerate(self._rows) if k == key)
         bad = any(i == index for i, _ in self.errors)
-        mark = Text("✗", style="bold red") if bad else Text(" ")
+        error = self.app.theme_variables.get("error", "red")
+        mark = Text("✗", style=f"bold {error}") if bad else Text(" ")
         return (mark, *self.cells(row))
 
     def _refresh_row(self, index: int) -> None:
@@ -220,7 +223,7 @@ class RowEditor(Vertical):
 
     def _focus_editor(self) -> None:
         if self.FIELDS and self._rows:
-            self.field(self.FIELDS[0]).focus()
+            self.field(self.FOCUS_FIELD or self.FIELDS[0]).focus()
 
     # -- actions -------------------------------------------------------------------------
 

@@ -98,7 +98,7 @@ class SegmentPicker(Vertical):
             f"{count:,} members" if isinstance(count, int) else "count failed"
         )  # fmt: skip
         text = Text(f"{mark}{segment.name}")
-        text.append(f"  {shown}", style="dim")
+        text.append(f" · {shown}", style="dim")
         return text
 
     def _fill(self) -> None:

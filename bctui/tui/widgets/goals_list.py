@@ -73,8 +73,7 @@ class GoalsList(Vertical):
         yield DataTable(id="goals-table", cursor_type="row")
         yield Label("", id="goals-empty")
         yield Label(
-            "i add import · x add export · enter open · space on/off · c copy · e rename · "
-            "[ ] move · d delete",
+            "enter open · c copy · e rename · [ ] move · d delete · ? all keys",
             id="goals-keys",
         )
 
@@ -108,7 +107,7 @@ class GoalsList(Vertical):
                 else Text("━○", style=theme.get("text-muted", "grey50"))
             )
             kind = Text("import ←", style=theme.get("accent", "cyan")) if goal.type == "import" \
-                else Text("export →", style=theme.get("secondary", "blue"))  # fmt: skip
+                else Text("export →")  # fmt: skip
             table.add_row(kind, goal.name, on, goal_summary(goal), key=goal.name)
             self._names.append(goal.name)
         if selected in self._names:

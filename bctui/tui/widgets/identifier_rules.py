@@ -115,6 +115,7 @@ class PairsEditor(RowEditor):
     COLUMNS = (("group", "Group"), ("braze", "Braze identifier"), ("property", "Profile property"),
                ("label", "Alias label"))  # fmt: skip
     FIELDS = ("braze", "property", "label")
+    FOCUS_FIELD = "property"
     EMPTY_HINT = "No identifiers yet — ctrl+a adds a pair"
 
     BINDINGS = [
@@ -213,7 +214,7 @@ class IdentifierRulesModal(ModalScreen[IdentifierRules | None]):
         align: center middle;
         #ids-box {
             width: 90%; max-width: 110; height: auto; max-height: 90%;
-            border: round $border-focus; background: $panel; padding: 0 1;
+            border: round $border; background: $panel; padding: 0 1;
         }
         #ids-help { color: $text-muted; }
         #ids-buttons { height: auto; align-horizontal: right; }

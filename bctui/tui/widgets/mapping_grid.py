@@ -75,6 +75,7 @@ class MappingGrid(RowEditor):
             self.COLUMNS = (("source", "Source"), ("value", "Value"),
                             ("braze", "Braze attribute"))  # fmt: skip
             self.FIELDS = ("source", "value", "braze")
+            self.FOCUS_FIELD = "value"
             rows = [
                 {"source": m.source, "value": m.value, "braze": m.braze}
                 for m in mappings
@@ -113,8 +114,7 @@ class MappingGrid(RowEditor):
 
     def new_row(self, after: Row | None) -> Row:
         if self.kind == "import":
-            strategy = after.get("strategy", "set") if after else "set"
-            return {"braze": "", "property": "", "strategy": strategy or "set"}
+            return {"braze": "", "property": "", "strategy": "set"}
         return {"source": "property", "value": "", "braze": ""}
 
     def row_loaded(self, row: Row) -> None:

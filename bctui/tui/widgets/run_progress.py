@@ -252,8 +252,8 @@ def rate_limit(goal: GoalProgress) -> str:
     if goal.waiting and wait is not None:
         return f"waiting {wait.seconds:.1f} s" + (f" ({wait.reason})" if wait.reason else "")
     if goal.waits:
-        waits = "1 rate-limit wait" if goal.waits == 1 else f"{goal.waits:,} rate-limit waits"
-        return f"{waits}, {duration(goal.wait_seconds)} in all"
+        waits = "1 wait" if goal.waits == 1 else f"{goal.waits:,} waits"
+        return f"rate limit: {waits}, {duration(goal.wait_seconds)}"
     return "rate limit ok" if goal.type == "export" and goal.started else ""
 
 
@@ -290,7 +290,7 @@ class GoalProgressView(Vertical):
         & .goal-amount { width: 1fr; }
         & .goal-counts { width: 1fr; height: 1; color: $text-muted; padding-left: 2; }
         & .goal-rate { width: auto; padding: 0 1 0 2; }
-        & Sparkline { width: 20; margin-right: 2; }
+        & Sparkline { width: 12; margin-right: 2; }
         & .goal-extra { width: 1fr; color: $text-muted; }
         &.-waiting .goal-extra { color: $warning; }
         &.-finished .goal-phase { color: $success; }
@@ -366,7 +366,7 @@ class GoalProgressView(Vertical):
             extra.append(f"{goal.count('failed'):,} failed")
         rate = throughput(goal)
         self._text(".goal-rate", rate)
-        self._text(".goal-extra", "   ".join(extra) if goal.started else "")
+        self._text(".goal-extra", "  ".join(extra) if goal.started else "")
         spark = self.query_one(Sparkline)
         rates = goal.rates
         if rates != self._rates:

@@ -157,9 +157,7 @@ class SetupForm(ConnectionForm):
         yield from self.row(
             "S3 used",
             Switch(value=True, id="setup-s3-used"),
-            Static(
-                "import goals need it; exports do not", classes="form-note"
-            ),
+            Static("import goals need it; exports do not", classes="form-note"),
             field="s3-used",
         )
         with Vertical(id="setup-s3"):
@@ -421,11 +419,13 @@ class SetupForm(ConnectionForm):
                 assert self.saved is not None
                 key = resolve(self.saved.braze.api_key, self.secrets, where="API key")
             except BctuiError as exc:
-                self._say("#setup-permissions", 
-                    Text(f"✗ {exc.message} — type the key above", style=self._color("error"))
+                self._say(
+                    "#setup-permissions",
+                    Text(f"✗ {exc.message} — type the key above", style=self._color("error")),
                 )
                 return
         self._key_request = next(_requests)
+        grid.display = True
         grid.loading = True
         self._check_key(self._key_request, endpoint, key)
         if self.s3_used() and self.query_one("#setup-bucket", Input).value.strip():
@@ -534,7 +534,6 @@ class SetupForm(ConnectionForm):
         if not self.s3_used():
             self.notify("S3 is switched off for this connection", severity="warning")
             return
-        status = self.query_one("#setup-bucket-status", Static)
         try:
             key_id, secret = self._s3_credentials()
         except BctuiError as exc:
@@ -568,14 +567,17 @@ class SetupForm(ConnectionForm):
             return
         options = self.query_one("#setup-buckets", OptionList)
         options.loading = False
-        status = self.query_one("#setup-bucket-status", Static)
         if message.error:
             options.display = False
-            self._say("#setup-bucket-status", Text(f"✗ {message.error}", style=self._color("error")))
+            self._say(
+                "#setup-bucket-status", Text(f"✗ {message.error}", style=self._color("error"))
+            )
             return
         if not message.buckets:
             options.display = False
-            self._say("#setup-bucket-status", "these credentials see no buckets — type the bucket's name")
+            self._say(
+                "#setup-bucket-status", "these credentials see no buckets — type the bucket's name"
+            )
             return
         self._say("#setup-bucket-status", f"{len(message.buckets)} bucket(s) — enter picks one")
         options.add_options([Option(name, id=name) for name in message.buckets])
@@ -593,7 +595,6 @@ class SetupForm(ConnectionForm):
         bucket.focus()
 
     def _start_bucket_check(self) -> None:
-        status = self.query_one("#setup-bucket-status", Static)
         try:
             key_id, secret = self._s3_credentials()
         except BctuiError as exc:
@@ -633,6 +634,4 @@ class SetupForm(ConnectionForm):
             return
         style = self._color("success" if message.ok else "error")
         mark = "✓" if message.ok else "✗"
-        self._say("#setup-bucket-status", 
-            Text(f"{mark} {message.message}", style=style)
-        )
+        self._say("#setup-bucket-status", Text(f"{mark} {message.message}", style=style))

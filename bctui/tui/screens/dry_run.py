@@ -1,0 +1,198 @@
+"""The dry-run preview of one goal: the same run as `bctui run NAME --goal G --dry-run`, launched as
+its own process and followed live — what it would create, update, skip, and the data points."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label, ProgressBar, RichLog
+
+from bctui.engine.runs import history
+from bctui.engine.runs.describe import describe
+from bctui.engine.runs.launch import RunHandle, launch_run
+from bctui.engine.runs.progress import GoalProgress, RunProgress, RunView
+from bctui.engine.runs.runner import RunOptions
+from bctui.errors import BctuiError
+from bctui.tui.app import BctuiApp
+
+ROWS = (("created", "would create"), ("updated", "would update"),
+        ("unchanged", "unchanged"), ("skipped", "would skip"), ("failed", "would fail"),
+        ("checked", "checked"))  # fmt: skip
+LOG_LINES = 2000
+
+
+class DryRunScreen(Screen[None]):
+    """Launch a dry run of one goal and show what it would change, as it goes."""
+
+    CSS_PATH = "dry_run.tcss"
+    HELP_TITLE = "Dry run"
+    BINDINGS = [
+        Binding("escape", "close", "Close", id="dry-run-close",
+                tooltip="Close the preview (a dry run still going finishes by itself)"),
+    ]  # fmt: skip
+
+    @dataclass
+    class Launched(Message):
+        """The run process started."""
+
+        handle: RunHandle
+
+    @dataclass
+    class Update(Message):
+        """The run's picture after some events, with the log lines they made."""
+
+        progress: RunProgress
+        lines: list[str]
+
+    @dataclass
+    class Ended(Message):
+        """Following stopped; `error` says why when the run never reported its end."""
+
+        error: str = ""
+
+    def __init__(self, connection: str, goal: str) -> None:
+        super().__init__()
+        self.connection_name = connection
+        self.goal_name = goal
+        self.run_id = ""
+        self.progress: RunProgress | None = None
+        self._stop = threading.Event()
+
+    @property
+    def bctui(self) -> BctuiApp:
+        """The app, typed."""
+        assert isinstance(self.app, BctuiApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield Label(
+            f' Dry run of "{self.goal_name}" ─ {self.connection_name} ─ nothing is written',
+            id="dry-header",
+        )
+        with Horizontal(id="dry-top"):
+            yield Label("starting the run…", id="dry-status")
+            yield ProgressBar(id="dry-progress", show_eta=False)
+        yield Label("", id="dry-error")
+        table: DataTable[str | Text] = DataTable(id="dry-counts", cursor_type="none",
+                                                  show_cursor=False)  # fmt: skip
+        yield table
+        yield RichLog(id="dry-log", max_lines=LOG_LINES, wrap=True, markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#dry-counts", DataTable)
+        table.add_column("", key="what", width=14)
+        table.add_column("", key="count", width=12)
+        for key, label in ROWS:
+            table.add_row(label, Text("—", justify="right"), key=key)
+        table.add_row("data points", Text("—", justify="right"), key="data_points")
+        table.show_header = False
+        self.query_one("#dry-error", Label).display = False
+        self._run()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+    # -- the worker ----------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dry-run")
+    def _run(self) -> None:
+        paths = self.bctui.paths
+        options = RunOptions(goal=self.goal_name, dry_run=True)
+        try:
+            handle = launch_run(paths, self.connection_name, options, started_by="ui")
+        except BctuiError as exc:
+            self.post_message(self.Ended(exc.render()))
+            return
+        self.post_message(self.Launched(handle))
+        view = RunView()
+        finished = False
+        for event in history.follow_run(
+            paths, self.connection_name, handle.run_id, pid=handle.pid, stop=self._stop
+        ):
+            view.apply(event)
+            line = describe(event)
+            self.post_message(self.Update(view.snapshot(), [line] if line else []))
+            if view.run_id == handle.run_id and view.state:
+                finished = True
+        if finished or self._stop.is_set():
+            self.post_message(self.Ended())
+            return
+        self.post_message(self.Ended(_why_not_finished(handle)))
+
+    # -- showing it ----------------------------------------------------------------------
+
+    @on(Launched)
+    def _launched(self, message: Launched) -> None:
+        self.run_id = message.handle.run_id
+        self.query_one("#dry-status", Label).update(f"run {self.run_id} started…")
+
+    @on(Update)
+    def _update(self, message: Update) -> None:
+        log = self.query_one("#dry-log", RichLog)
+        for line in message.lines:
+            log.write(line)
+        progress = message.progress
+        self.progress = progress
+        goal = progress.goal(self.goal_name)
+        if goal is None:
+            return
+        self._show_goal(progress, goal)
+
+    def _show_goal(self, run: RunProgress, goal: GoalProgress) -> None:
+        table = self.query_one("#dry-counts", DataTable)
+        for key, _ in ROWS:
+            table.update_cell(key, "count", Text(f"{goal.count(key):,}", justify="right"))
+        table.update_cell("data_points", "count", Text(f"{goal.data_points:,}", justify="right"))
+        bar = self.query_one("#dry-progress", ProgressBar)
+        if goal.state == "FINISHED":
+            bar.update(total=1, progress=1)
+        elif goal.total:
+            bar.update(total=goal.total, progress=goal.done)
+        status = self.query_one("#dry-status", Label)
+        if goal.state:
+            status.update(f"{goal.state.lower()} in {goal.seconds:.1f} s — run {run.run_id}")
+        else:
+            phase = goal.phase or "starting"
+            detail = f": {goal.detail}" if goal.detail else ""
+            done = f" · {goal.done:,}/{goal.total:,} {goal.unit}" if goal.total else ""
+            status.update(f"{phase}{detail}{done}")
+        error = goal.error or (run.error if run.state and run.state != "FINISHED" else "")
+        if error:
+            self._show_error(error)
+
+    @on(Ended)
+    def _ended(self, message: Ended) -> None:
+        if message.error:
+            self._show_error(message.error)
+            self.query_one("#dry-status", Label).update("the dry run did not finish")
+        self.set_class(True, "-over")
+
+    def _show_error(self, text: str) -> None:
+        label = self.query_one("#dry-error", Label)
+        label.update(Text(text))
+        label.display = True
+
+    def action_close(self) -> None:
+        """Close the preview; a run still going goes on by itself."""
+        self.dismiss()
+
+
+def _why_not_finished(handle: RunHandle) -> str:
+    """What the run process said before it went, when it never wrote its end."""
+    try:
+        text = handle.stderr_path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        text = ""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines:
+        return "the run stopped: " + " ".join(lines[-3:])
+    return "the run process ended without reporting a result (see `bctui runs`)"
