@@ -88,3 +88,45 @@ def test_importing_everything_headless_and_running_commands_loads_no_textual(
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["modules"] > 40
     assert report["ui"] == []
+
+
+# Which of our own packages each package may import (the layering of STYLE.md, Harlequin-style).
+LAYERS: dict[str, set[str]] = {
+    "store": {"errors"},
+    "braze": {"errors", "secret", "lazy", "braze", "__init__"},
+    "s3": {"errors", "secret", "lazy", "s3"},
+    "engine": {"errors", "secret", "lazy", "engine", "store", "braze", "s3", "__init__"},
+    "tui": {"errors", "secret", "engine", "store", "braze", "s3", "tui"},
+}
+
+
+def _own_imports(path: Path) -> set[str]:
+    names = set()
+    for _, name in _imports(path):
+        parts = name.split(".")
+        if parts[0] == "bctui":
+            names.add(parts[1] if len(parts) > 1 else "__init__")
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(LAYERS))
+def test_packages_import_only_the_layers_below_them(package: str) -> None:
+    allowed = LAYERS[package] | {package}
+    offenders = [
+        f"{path.relative_to(ROOT)}: bctui.{name}"
+        for path in sorted((ROOT / "bctui" / package).rglob("*.py"))
+        for name in sorted(_own_imports(path) - allowed)
+    ]
+    assert offenders == []
+
+
+def test_the_ui_starts_without_the_http_and_aws_libraries() -> None:
+    """The first screen must come up fast: httpx and boto3 load only when a lookup needs them."""
+    probe = (
+        "import sys, json; import bctui.tui.app, bctui.tui.screens.connections; "
+        "print(json.dumps(sorted(m for m in ('httpx', 'boto3', 'botocore') if m in sys.modules)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from bctui.commands.context import Context
 from bctui.commands.output import note, print_json, print_table
+from bctui.engine.notify import config_warnings as notify_warnings
 from bctui.engine.schedule import describe_schedule, next_run, short_time
 from bctui.engine.scheduler import NOT_RUNNING, scheduler_status
 from bctui.engine.secrets import SecretError, resolve
@@ -52,6 +53,15 @@ def validate(ctx: Context, args: argparse.Namespace) -> int:
             except SecretError as exc:
                 warnings += 1
                 note(f"warning: {exc.render()}")
+    if config.smtp is not None and config.smtp.user:
+        try:
+            resolve(config.smtp.password, ctx.secrets, where="[smtp] password")
+        except SecretError as exc:
+            warnings += 1
+            note(f"warning: {exc.render()}")
+    for problem in notify_warnings(config):
+        warnings += 1
+        note(f"warning: {problem}")
     goals = sum(len(c.goals) for c in config.connections)
     print(
         f"{ctx.paths.config}: valid — {_plural(len(config.connections), 'connection')} "

@@ -18,6 +18,7 @@ from bctui.engine.scheduler import (
     SchedulerLock,
     SchedulerLog,
     clock_from_env,
+    record_tick,
 )
 from bctui.errors import ExitCode, UsageError
 
@@ -40,8 +41,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "tick",
         help="start the scheduled runs that are due now, then exit (for cron)",
         description="One pass of the scheduler, for cron (`* * * * * bctui tick`): start the "
-        "runs whose scheduled time has come since the last pass and exit. The daemon and tick "
-        "never start one scheduled run twice.",
+        "runs whose scheduled time has come since the last pass, apply [retention], and exit. "
+        "The daemon and tick never start one scheduled run twice.",
     )
     p.set_defaults(handler=tick)
 
@@ -59,6 +60,7 @@ def _poll(text: str) -> float:
 def scheduler(ctx: Context, args: argparse.Namespace) -> int:
     """The foreground daemon."""
     paths = ctx.paths
+    ctx.config  # noqa: B018 - a config that is invalid at start is an error, not a wait
     paths.ensure_state_dir()
     lock = SchedulerLock(paths)
     lock.acquire()
@@ -89,9 +91,11 @@ def tick(ctx: Context, args: argparse.Namespace) -> int:
     config = ctx.config
     ctx.paths.ensure_state_dir()
     daemon = Scheduler(ctx.paths, SchedulerLog(ctx.paths), clock=clock_from_env())
+    record_tick(ctx.paths)
     decisions = daemon.run_due(config)
     if not any(d.action == "start" for d in decisions):
         note("nothing due")
+    daemon.prune_if_due(config)  # cron users have no daemon to keep the history bounded
     return ExitCode.OK
 
 

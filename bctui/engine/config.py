@@ -484,7 +484,7 @@ class _Reader:
                 )
         elif user:
             self.issue(
-                (*path, "password"),
+                (*path, "user"),
                 "a user needs a password",
                 'add password = "secret:smtp" (stored with `bctui secrets set smtp`) or '
                 '"env:VAR"; remove user for a server that needs no login',
@@ -673,7 +673,7 @@ class _Reader:
         if timezone:
             try:
                 ZoneInfo(timezone)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
                 self.issue(
                     (*path, "timezone"),
                     f'unknown time zone "{timezone}"',

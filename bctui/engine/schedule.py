@@ -69,13 +69,13 @@ def _find_local_zone(name: str) -> tzinfo:
     if name:
         try:
             return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             pass  # a POSIX rule such as "CET-1CEST" rather than an IANA name
     target = os.path.realpath("/etc/localtime")
     if "zoneinfo/" in target:
         try:
             return ZoneInfo(target.split("zoneinfo/", 1)[1])
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             pass
     try:
         with open("/etc/localtime", "rb") as handle:
@@ -90,7 +90,7 @@ def schedule_zone(schedule: Schedule) -> tzinfo:
     if schedule.timezone:
         try:
             return ZoneInfo(schedule.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             pass  # validation refuses unknown zones; a hand-built Schedule falls back
     return local_zone()
 

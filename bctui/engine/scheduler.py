@@ -48,6 +48,8 @@ LOCK_FILE: Final = "scheduler.lock"
 # against instead of the system clock. Only slots use it; the heartbeat keeps real time.
 FAKE_NOW_ENV: Final = "BCTUI_FAKE_NOW_FILE"
 ALIVE_SECONDS: Final = 30.0  # a heartbeat older than this means no scheduler is running
+TICK_FILE: Final = "tick.json"
+TICK_ALIVE_SECONDS: Final = 150.0  # cron runs `bctui tick` every minute or so
 POLL_SECONDS: Final = 5.0  # the longest sleep: config edits are noticed within it
 PRUNE_SECONDS: Final = 3600.0  # how often the daemon applies the retention
 LOG_MAX_BYTES: Final = 5_000_000  # scheduler.log is rotated to scheduler.log.1 past this
@@ -216,9 +218,14 @@ class SchedulerStatus:
     pid: int
     started_at: float
     beat_at: float
+    kind: Literal["daemon", "tick"] = "daemon"
 
     def describe(self) -> str:
-        """'scheduler running on HOST since 2026-01-27 01:30' (local time)."""
+        """'scheduler running on HOST since 2026-01-27 01:30' (local time), or for cron's
+        `bctui tick`: '`bctui tick` last ran on HOST at 01:31:00'."""
+        if self.kind == "tick":
+            at = time.strftime("%H:%M:%S", time.localtime(self.beat_at))
+            return f"`bctui tick` last ran on {self.host} at {at}"
         since = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.started_at))
         return f"scheduler running on {self.host} since {since} (PID {self.pid})"
 
@@ -236,8 +243,12 @@ def heartbeat_path(paths: Paths) -> Path:
 
 def read_heartbeat(paths: Paths) -> SchedulerStatus | None:
     """The heartbeat file as written, alive or not (None when absent or unreadable)."""
+    return _read_status(heartbeat_path(paths))
+
+
+def _read_status(path: Path) -> SchedulerStatus | None:
     try:
-        raw = orjson.loads(heartbeat_path(paths).read_bytes())
+        raw = orjson.loads(path.read_bytes())
         return SchedulerStatus(
             str(raw["host"]), int(raw["pid"]), float(raw["started_at"]), float(raw["beat_at"])
         )
@@ -246,17 +257,31 @@ def read_heartbeat(paths: Paths) -> SchedulerStatus | None:
 
 
 def scheduler_status(paths: Paths, *, now: float | None = None) -> SchedulerStatus | None:
-    """The scheduler running now, or None: its heartbeat is under 30 s old and, on this host,
-    its process lives. (`bctui tick` from cron leaves no heartbeat.)"""
-    status = read_heartbeat(paths)
-    if status is None:
-        return None
+    """What keeps the schedules now, or None: a daemon whose heartbeat is under 30 s old and,
+    on this host, whose process lives; else a `bctui tick` that ran in the last few minutes."""
     now = time.time() if now is None else now
-    if now - status.beat_at >= ALIVE_SECONDS:
-        return None
-    if status.host == socket.gethostname() and not history.pid_alive(status.pid):
-        return None
-    return status
+    status = read_heartbeat(paths)
+    # Another host's process cannot be checked from here; its heartbeat must do.
+    if (
+        status is not None
+        and now - status.beat_at < ALIVE_SECONDS
+        and (status.host != socket.gethostname() or history.pid_alive(status.pid))
+    ):
+        return status
+    tick = _read_status(paths.state_dir / TICK_FILE)
+    if tick is not None and now - tick.beat_at < TICK_ALIVE_SECONDS:
+        return dataclasses.replace(tick, kind="tick")
+    return None
+
+
+def record_tick(paths: Paths) -> None:
+    """Note that `bctui tick` ran, so that `bctui list` and the UI know cron keeps the schedules."""
+    now = time.time()
+    status = SchedulerStatus(socket.gethostname(), os.getpid(), now, now, "tick")
+    path = paths.state_dir / TICK_FILE
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp.write_bytes(orjson.dumps(dataclasses.asdict(status)))
+    os.replace(temp, path)
 
 
 def _write_heartbeat(paths: Paths, status: SchedulerStatus) -> None:

@@ -25,4 +25,3 @@ def property_names(store: ProfileStore, prefix: str = "", limit: int = 50) -> li
         return []
     rows = store.query(_NAMES_SQL, (prefix, len(prefix), prefix, limit + 1)).fetchall()
     return [str(row[0]) for row in rows[:limit]]
-

@@ -116,8 +116,9 @@ def find_profile(store: ProfileStore, text: str) -> tuple[Profile, Search]:
         if not _has_property(store, name):
             fix = f'no profile has a property named "{name}"; ' + fix
         raise NotFoundError(f"no profile has {name}={value}", fix=fix)
-    raise NotFoundError(f'no profile with id "{search.text}", and no property has that value',
-                        fix=_HINT)
+    raise NotFoundError(
+        f'no profile with id "{search.text}", and no property has that value', fix=_HINT
+    )
 
 
 def _has_property(store: ProfileStore, name: str) -> bool:
@@ -159,17 +160,23 @@ def _find(
     if number is not None:
         if names is not None:
             params.append(json_array(names))
-        branches.append(f"SELECT v.pid, v.name FROM {source} AS n JOIN prop AS v "
-                        "ON v.name = n.name AND v.value = ?")
-        branches.append(f"SELECT v.pid, v.name FROM {source} AS n JOIN prop AS v "
-                        "ON v.name = n.name AND v.num = ?")
+        branches.append(
+            f"SELECT v.pid, v.name FROM {source} AS n JOIN prop AS v "
+            "ON v.name = n.name AND v.value = ?"
+        )
+        branches.append(
+            f"SELECT v.pid, v.name FROM {source} AS n JOIN prop AS v "
+            "ON v.name = n.name AND v.num = ?"
+        )
         params.append(number)
         if names is not None:
             params.append(json_array(names))
         params.append(number)
-    sql = (f"{head} SELECT p.id, json_group_array(DISTINCT m.name) FROM "
-           f"({' UNION ALL '.join(branches)}) AS m JOIN profile AS p ON p.pid = m.pid "
-           "GROUP BY m.pid ORDER BY m.pid LIMIT ?")
+    sql = (
+        f"{head} SELECT p.id, json_group_array(DISTINCT m.name) FROM "
+        f"({' UNION ALL '.join(branches)}) AS m JOIN profile AS p ON p.pid = m.pid "
+        "GROUP BY m.pid ORDER BY m.pid LIMIT ?"
+    )
     params.append(limit + 1)
     rows = store.query(sql, params).fetchall()
     matches = tuple(

@@ -23,6 +23,7 @@ from bctui.engine.paths import Paths
 from bctui.engine.runs import history
 from bctui.engine.runs import state as st
 from bctui.engine.runs.lock import Holder
+from bctui.engine.scheduler import SchedulerStatus, scheduler_status
 from bctui.engine.workspace import StaleEdit, Workspace
 from bctui.errors import BctuiError
 from bctui.tui.messages import ConfigReloaded, RunsPolled
@@ -34,6 +35,8 @@ class RunsSnapshot:
 
     latest: Mapping[str, st.RunRecord] = field(default_factory=dict)
     running: Mapping[str, Holder] = field(default_factory=dict)
+    scheduler: SchedulerStatus | None = None
+    """What keeps the schedules (a `bctui scheduler` daemon or cron's `bctui tick`), if anything."""
 
     def status(self, connection: str) -> str:
         """RUNNING, INTERRUPTED, a final state, or '' when the connection never ran."""
@@ -189,7 +192,8 @@ class BctuiApp(App[None]):
         with workspace.store() as store:
             latest = history.latest_runs(store)
         running = history.running(self.paths, names)
-        self.post_message(RunsPolled(RunsSnapshot(latest, running)))
+        scheduler = scheduler_status(self.paths)
+        self.post_message(RunsPolled(RunsSnapshot(latest, running, scheduler)))
         if workspace.changed_on_disk():
             self.post_message(ConfigReloaded())
 
@@ -284,21 +288,21 @@ class BctuiApp(App[None]):
 
         if not isinstance(screen, SegmentsScreen):
             yield SystemCommand(
-                "Segments", "Local segments with live member counts", self.open_segments
+                "Segments", "Local segments with live member counts", self.action_open_segments
             )
         if not isinstance(screen, ProfilesScreen):
-            yield SystemCommand("Profiles", "Find a profile by any value", self.open_profiles)
+            yield SystemCommand("Profiles", "Find a profile by any value", self.action_open_profiles)
         yield SystemCommand(
             "Reload connections.toml", "Read the config file again", self.reload_config
         )
 
-    def open_segments(self) -> None:
+    def action_open_segments(self) -> None:
         """Push the segments screen."""
         from bctui.tui.screens.segments import SegmentsScreen
 
         self.push_screen(SegmentsScreen())
 
-    def open_profiles(self) -> None:
+    def action_open_profiles(self) -> None:
         """Push the profile finder."""
         from bctui.tui.screens.profiles import ProfilesScreen
 

@@ -281,6 +281,10 @@ def test_user_alias_needs_a_label() -> None:
             '{ kind = "times_per_day", times = 4, timezone = "Mars/Base" }',
             "connection[0].schedule.timezone",
         ),
+        (  # a folder of the zone database, not a zone
+            '{ kind = "times_per_day", times = 4, timezone = "Europe" }',
+            "connection[0].schedule.timezone",
+        ),
     ],
 )
 def test_schedules_are_validated(schedule: str, key: str) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import tomli_w
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from run_helpers import (
     BRAZE_SECRET,
     CONNECTION,
@@ -27,9 +27,9 @@ from run_helpers import (
     source,
 )
 
+from bctui.engine import notify
 from bctui.engine.config import ConfigError, parse_config
 from bctui.engine.config_write import to_toml
-from bctui.engine import notify
 from bctui.engine.notify import config_warnings
 from bctui.engine.runs.context import CancelToken
 from bctui.engine.runs.events import LogLine, RunFinished
@@ -58,15 +58,20 @@ class Mailbox:
     envelopes: list[Envelope] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
 
-    async def handle_RCPT(self, server: SMTPServer, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTPServer,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         if address.startswith("nobody@"):
             return "550 5.1.1 no such user"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: SMTPServer, session: Session,
-                          envelope: Envelope) -> str:
+    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
         self.envelopes.append(envelope)
         return "250 OK"
 
@@ -104,17 +109,21 @@ def auth_mailbox() -> Iterator[Mailbox]:
     """An SMTP server on loopback that takes mail only after AUTH with the test login."""
     box = Mailbox(free_port())
 
-    def authenticator(server: SMTPServer, session: Session, envelope: Envelope,
-                      mechanism: str, auth_data: Any) -> AuthResult:
-        ok = (isinstance(auth_data, LoginPassword)
-              and auth_data.login.decode() == SMTP_USER
-              and auth_data.password.decode() == SMTP_PASSWORD)
+    def authenticator(
+        server: SMTPServer, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == SMTP_USER
+            and auth_data.password.decode() == SMTP_PASSWORD
+        )
         if ok:
             box.logins.append(auth_data.login.decode())
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
 
-    controller = _start(box, authenticator=authenticator, auth_required=True,
-                        auth_require_tls=False)
+    controller = _start(
+        box, authenticator=authenticator, auth_required=True, auth_require_tls=False
+    )
     try:
         yield box
     finally:
@@ -130,19 +139,30 @@ def box(make_sandbox: Callable[..., Sandbox]) -> Sandbox:
 EXPORT = export_goal(mappings=[source("property", "first_name", "first")])
 
 
-def workspace(tmp_path: Path, box: Sandbox, *, when: str, port: int | None,
-              goals: Sequence[Mapping[str, Any]] = (EXPORT,),
-              emails: Sequence[str] = RECIPIENTS, smtp: Mapping[str, Any] | None = None,
-              ) -> Workspace:
+def workspace(
+    tmp_path: Path,
+    box: Sandbox,
+    *,
+    when: str,
+    port: int | None,
+    goals: Sequence[Mapping[str, Any]] = (EXPORT,),
+    emails: Sequence[str] = RECIPIENTS,
+    smtp: Mapping[str, Any] | None = None,
+) -> Workspace:
     """A workspace with three profiles to export, `notify` set, and `[smtp]` on `port`."""
     ws = Workspace.create(tmp_path, box, goals)
     ws.load([member(f"p{i}", ext=f"u{i}", first=f"Ann{i}") for i in range(3)])
     doc = tomllib.loads(ws.paths.config.read_text(encoding="utf-8"))
     doc["connection"][0]["notify"] = {"emails": list(emails), "when": when}
     if port is not None:
-        doc["smtp"] = {"host": "127.0.0.1", "port": port, "security": "none",
-                       "sender": "bctui <bctui@example.com>", "timeout_seconds": 5,
-                       **(smtp or {})}
+        doc["smtp"] = {
+            "host": "127.0.0.1",
+            "port": port,
+            "security": "none",
+            "sender": "bctui <bctui@example.com>",
+            "timeout_seconds": 5,
+            **(smtp or {}),
+        }
     ws.paths.config.write_text(tomli_w.dumps(doc), encoding="utf-8")
     return ws
 
@@ -176,15 +196,17 @@ def test_always_mails_a_finished_run(tmp_path: Path, box: Sandbox, mailbox: Mail
 
 
 def test_failure_mails_a_failed_run_and_not_a_finished_one(
-        tmp_path: Path, box: Sandbox, mailbox: Mailbox) -> None:
+    tmp_path: Path, box: Sandbox, mailbox: Mailbox
+) -> None:
     ws = workspace(tmp_path, box, when="failure", port=mailbox.port)
 
     finished = ws.run()
     assert finished.state == "FINISHED"
     assert mailbox.envelopes == []
 
-    ws = workspace(tmp_path / "failing", box, when="failure", port=mailbox.port,
-                   goals=failing_goals(box))
+    ws = workspace(
+        tmp_path / "failing", box, when="failure", port=mailbox.port, goals=failing_goals(box)
+    )
     failed = ws.run()
 
     assert failed.state == "FAILED"
@@ -205,12 +227,14 @@ def test_failure_mails_a_cancelled_run(tmp_path: Path, box: Sandbox, mailbox: Ma
 
 
 def test_never_and_dry_runs_send_nothing(tmp_path: Path, box: Sandbox, mailbox: Mailbox) -> None:
-    never = workspace(tmp_path / "never", box, when="never", port=mailbox.port,
-                      goals=failing_goals(box))
+    never = workspace(
+        tmp_path / "never", box, when="never", port=mailbox.port, goals=failing_goals(box)
+    )
     assert never.run().state == "FAILED"
 
-    always = workspace(tmp_path / "always", box, when="always", port=mailbox.port,
-                       goals=failing_goals(box))
+    always = workspace(
+        tmp_path / "always", box, when="always", port=mailbox.port, goals=failing_goals(box)
+    )
     dry = always.run(dry_run=True)
     assert dry.state == "FAILED" and dry.summary["dry_run"]
 
@@ -227,11 +251,13 @@ def test_never_and_dry_runs_send_nothing(tmp_path: Path, box: Sandbox, mailbox: 
 
 
 def test_the_mail_has_counts_state_error_and_log_tail_and_no_secret(
-        tmp_path: Path, box: Sandbox, mailbox: Mailbox) -> None:
+    tmp_path: Path, box: Sandbox, mailbox: Mailbox
+) -> None:
     ws = workspace(tmp_path, box, when="always", port=mailbox.port, goals=failing_goals(box))
 
-    result = run_connection(ws.config, ws.paths, CONNECTION,
-                            RunOptions(concurrency=4, started_by="scheduler"))
+    result = run_connection(
+        ws.config, ws.paths, CONNECTION, RunOptions(concurrency=4, started_by="scheduler")
+    )
 
     assert result.state == "FAILED"
     [mail] = mailbox.messages()
@@ -247,8 +273,10 @@ def test_the_mail_has_counts_state_error_and_log_tail_and_no_secret(
     assert f"Error:       {result.error}" in text and "import" in result.error
     export = result.summary["goals"]["export"]
     assert export["created"] == 3
-    assert (f"{export['checked']:,} checked, {export['created']:,} created, 0 updated, "
-            f"0 unchanged, 0 skipped, 0 failed, {export['data_points']:,} data points") in text
+    assert (
+        f"{export['checked']:,} checked, {export['created']:,} created, 0 updated, "
+        f"0 unchanged, 0 skipped, 0 failed, {export['data_points']:,} data points"
+    ) in text
     assert f"Data points: {result.summary['data_points']:,}" in text
     assert 'export "export": FINISHED' in text and 'import "import": FAILED' in text
     # The log's last lines, ending with the run's final line.
@@ -263,14 +291,16 @@ def test_the_mail_has_counts_state_error_and_log_tail_and_no_secret(
 
 
 def test_the_mail_masks_a_secret_that_reached_the_log(
-        tmp_path: Path, box: Sandbox, mailbox: Mailbox) -> None:
+    tmp_path: Path, box: Sandbox, mailbox: Mailbox
+) -> None:
     ws = workspace(tmp_path, box, when="always", port=mailbox.port)
     config = ws.config
     conn = config.connection(CONNECTION)
     assert conn is not None and config.smtp is not None
     leaky = f"the key is {box.api_key}"  # as if a bug had logged the key
-    report = notify.RunReport(CONNECTION, "20260127-013000-3f9a1c", "FAILED", leaky, "cli",
-                              {"goals": {}}, [leaky])
+    report = notify.RunReport(
+        CONNECTION, "20260127-013000-3f9a1c", "FAILED", leaky, "cli", {"goals": {}}, [leaky]
+    )
 
     hidden = notify.secret_values(conn, config.smtp, SecretsFile(ws.paths.secrets))
     mail = notify.compose(config.smtp, RECIPIENTS, report, hidden=hidden)
@@ -312,9 +342,15 @@ def test_the_cli_exits_0_when_the_mail_fails(tmp_path: Path, box: Sandbox) -> No
 
 
 def test_a_refused_recipient_is_recorded_and_the_others_get_the_mail(
-        tmp_path: Path, box: Sandbox, mailbox: Mailbox) -> None:
-    ws = workspace(tmp_path, box, when="always", port=mailbox.port,
-                   emails=("ops@example.com", "nobody@example.com"))
+    tmp_path: Path, box: Sandbox, mailbox: Mailbox
+) -> None:
+    ws = workspace(
+        tmp_path,
+        box,
+        when="always",
+        port=mailbox.port,
+        emails=("ops@example.com", "nobody@example.com"),
+    )
 
     result = ws.run()
 
@@ -323,14 +359,29 @@ def test_a_refused_recipient_is_recorded_and_the_others_get_the_mail(
     assert "nobody@example.com (550" in result.summary["notify_error"]
 
 
-def test_login_with_user_and_password(tmp_path: Path, box: Sandbox,
-                                      auth_mailbox: Mailbox) -> None:
+def test_starttls_against_a_server_without_it_is_recorded(
+    tmp_path: Path, box: Sandbox, mailbox: Mailbox
+) -> None:
+    ws = workspace(tmp_path, box, when="always", port=mailbox.port, smtp={"security": "starttls"})
+
+    result = ws.run()
+
+    assert result.state == "FINISHED"
+    assert "STARTTLS" in result.summary["notify_error"]
+    assert 'security = "ssl"' in result.summary["notify_error"]
+    assert mailbox.envelopes == []
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_login_with_user_and_password(tmp_path: Path, box: Sandbox, auth_mailbox: Mailbox) -> None:
     smtp = {"user": SMTP_USER, "password": "secret:smtp"}
     ws = workspace(tmp_path, box, when="always", port=auth_mailbox.port, smtp=smtp)
 
     missing = ws.run()  # the secret is not stored yet
     assert missing.state == "FINISHED"
     assert 'no secret named "smtp"' in missing.summary["notify_error"]
+    validated = ws.cli("validate")
+    assert validated.returncode == 0 and "[smtp] password" in validated.stderr
 
     SecretsFile(ws.paths.secrets).set("smtp", Secret("wrong-password"))
     refused = ws.run()
@@ -379,7 +430,10 @@ def test_smtp_defaults_and_round_trip() -> None:
     config = parse_config(SMTP_OK)
     assert config.smtp is not None
     assert (config.smtp.port, config.smtp.security, config.smtp.timeout_seconds) == (
-        587, "starttls", 15.0)
+        587,
+        "starttls",
+        15.0,
+    )
     ssl = parse_config(SMTP_OK + 'security = "ssl"\nuser = "me"\npassword = "env:SMTP_PW"\n')
     assert ssl.smtp is not None and ssl.smtp.port == 465 and ssl.smtp.password == "env:SMTP_PW"
     assert parse_config(to_toml(ssl)) == ssl
@@ -387,20 +441,23 @@ def test_smtp_defaults_and_round_trip() -> None:
     assert parse_config("").smtp is None
 
 
-@pytest.mark.parametrize(("extra", "key", "words"), [
-    ('password = "hunter2-literal"\nuser = "me"\n', "smtp.password", "literal secret"),
-    ('user = "me"\n', "smtp.password", "a user needs a password"),
-    ('password = "secret:smtp"\n', "smtp.password", "without a user"),
-    ('security = "none"\n', "smtp.security", "only allowed on loopback"),
-    ('security = "tls"\n', "smtp.security", 'unknown value "tls"'),
-    ("port = 70000\n", "smtp.port", "out of range"),
-    ("timeout_seconds = 0\n", "smtp.timeout_seconds", "out of range"),
-    ("hots = 1\n", "smtp.hots", 'did you mean "host"'),
-])
+@pytest.mark.parametrize(
+    ("extra", "key", "words"),
+    [
+        ('password = "hunter2-literal"\nuser = "me"\n', "smtp.password", "literal secret"),
+        ('user = "me"\n', "smtp.user", "a user needs a password"),
+        ('password = "secret:smtp"\n', "smtp.password", "without a user"),
+        ('security = "none"\n', "smtp.security", "only allowed on loopback"),
+        ('security = "tls"\n', "smtp.security", 'unknown value "tls"'),
+        ("port = 70000\n", "smtp.port", "out of range"),
+        ("timeout_seconds = 0\n", "smtp.timeout_seconds", "out of range"),
+        ("hots = 1\n", "smtp.hots", 'did you mean "host"'),
+    ],
+)
 def test_smtp_problems_name_line_key_and_fix(extra: str, key: str, words: str) -> None:
     [problem] = issues(SMTP_OK + extra)
-    assert f"connections.toml:{len(SMTP_OK.splitlines()) + 1}: {key}: " in problem or (
-        f": {key}: " in problem)
+    # The extra key is on line 4.
+    assert problem.startswith(f"connections.toml:4: {key}: "), problem
     assert words in problem and " — " in problem
     assert "hunter2" not in problem
 
@@ -411,9 +468,14 @@ def test_smtp_host_and_sender_are_checked() -> None:
     assert any("connections.toml:2: smtp.host:" in p and "not a host name" in p for p in found)
     assert any("connections.toml:3: smtp.sender:" in p and "not an e-mail" in p for p in found)
     assert issues('[smtp]\nsender = "a@example.com"\n') == [
-        'connections.toml:1: smtp.host: "host" is required — add host = "smtp.example.com"']
-    assert issues('[smtp]\nhost = "localhost"\nsecurity = "none"\nport = 25\n'
-                  'sender = "a@example.com"\n') == []
+        'connections.toml:1: smtp.host: "host" is required — add host = "smtp.example.com"'
+    ]
+    assert (
+        issues(
+            '[smtp]\nhost = "localhost"\nsecurity = "none"\nport = 25\nsender = "a@example.com"\n'
+        )
+        == []
+    )
 
 
 def test_api_key_secret_is_the_sandbox_one(box: Sandbox, tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from textual.coordinate import Coordinate
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Label, Static
+from textual.widgets import DataTable, Label, OptionList, Static
 from tui_helpers import TuiWorkspace, drive, sandbox_config, until
 
 from bctui.engine import lookups
@@ -40,12 +41,19 @@ def text_of(app: BctuiApp, selector: str) -> str:
     return str(app.screen.query_one(selector, Static).render())
 
 
+def first_option(app: BctuiApp) -> str:
+    """The first entry of the segment list ('' before it shows)."""
+    found = app.screen.query("#segment-list")
+    return str(found.first(OptionList).get_option_at_index(0).prompt) if found else ""
+
+
 def picker(app: BctuiApp) -> AudiencePicker:
     return app.screen.query_one(AudiencePicker)
 
 
 def list_loaded(app: BctuiApp) -> bool:
-    return isinstance(app.screen, ImportGoalScreen) and bool(picker(app).segments)
+    found = app.screen.query(AudiencePicker)
+    return bool(found) and bool(found.first().segments)
 
 
 def segment_id(box: Sandbox, name: str) -> str:
@@ -55,19 +63,28 @@ def segment_id(box: Sandbox, name: str) -> str:
 def load_profiles(workspace: TuiWorkspace, count: int = 30) -> None:
     """Profiles with points 0..count-1 (so `vip` holds those with 10 or more)."""
     workspace.paths.ensure_state_dir()
-    with ProfileStore(workspace.paths.state_dir / "profiles.db") as store, store.transaction() as tx:
+    store = ProfileStore(workspace.paths.state_dir / "profiles.db")
+    with store, store.transaction() as tx:
         for i in range(count):
             tx.apply(ProfileWrite(updates=[
                 ("braze_external_id", "set", f"ext-{i}"), ("email", "set", f"user{i}@example.com"),
                 ("points", "set", i)]))  # fmt: skip
 
 
-def open_import(app: BctuiApp, goal: str | None, draft: ImportGoal | None = None) -> None:
-    app.push_screen(ImportGoalScreen("Braze main", goal, draft))
+async def open_import(
+    pilot: Pilot[None], goal: str | None, draft: ImportGoal | None = None
+) -> None:
+    """Push the import editor and wait until it shows."""
+    pilot.app.push_screen(ImportGoalScreen("Braze main", goal, draft))
+    await until(pilot, lambda: bool(pilot.app.screen.query("#err-general")))
 
 
-def open_export(app: BctuiApp, goal: str | None, draft: ExportGoal | None = None) -> None:
-    app.push_screen(ExportGoalScreen("Braze main", goal, draft))
+async def open_export(
+    pilot: Pilot[None], goal: str | None, draft: ExportGoal | None = None
+) -> None:
+    """Push the export editor and wait until it shows."""
+    pilot.app.push_screen(ExportGoalScreen("Braze main", goal, draft))
+    await until(pilot, lambda: bool(pilot.app.screen.query("#err-general")))
 
 
 async def choose_select(pilot: Pilot[None], steps: int) -> None:
@@ -86,11 +103,11 @@ def test_create_an_import_goal_from_the_live_segment_list(
     wanted = segment_id(sandbox, "High Value Customers")
 
     async def scenario(pilot: Pilot[None]) -> None:
-        open_import(app, None, ImportGoal("Braze test users", Audience(""), ()))
+        await open_import(pilot, None, ImportGoal("Braze test users", Audience(""), ()))
         await until(pilot, lambda: list_loaded(app))
         assert "none chosen yet" in text_of(app, "#audience-chosen")
         await pilot.press(*"high val")  # type to filter, enter picks the highlighted match
-        await until(pilot, lambda: [s.name for s in picker(app).visible()]
+        await until(pilot, lambda: [s.name for s in picker(app).shown_segments()]
                     == ["High Value Customers"])  # fmt: skip
         await pilot.press("enter")
         await until(pilot, lambda: "High Value Customers" in text_of(app, "#audience-chosen"))
@@ -138,7 +155,7 @@ def test_a_bad_key_shows_brazes_message_in_the_lists_place(
     app = workspace.app()
 
     async def scenario(pilot: Pilot[None]) -> None:
-        open_import(app, None, ImportGoal("x", Audience("abc", "Kept audience"), ()))
+        await open_import(pilot, None, ImportGoal("x", Audience("abc", "Kept audience"), ()))
         # The chosen audience is there before (and whatever) the list answers.
         assert "Kept audience" in text_of(app, "#audience-chosen")
         await until(pilot, lambda: expected in text_of(app, "#audience-message"))
@@ -153,7 +170,7 @@ def test_an_unset_key_says_where_to_set_it(workspace: TuiWorkspace, sandbox: San
     app = workspace.app()
 
     async def scenario(pilot: Pilot[None]) -> None:
-        open_import(app, None, ImportGoal("x", Audience(""), ()))
+        await open_import(pilot, None, ImportGoal("x", Audience(""), ()))
         await until(pilot, lambda: "Setup tab" in text_of(app, "#audience-message"))
         assert "set the API key in the Setup tab" in text_of(app, "#audience-message")
 
@@ -170,11 +187,11 @@ def test_a_stale_details_answer_never_replaces_the_newer_one(
     app = workspace.app()
 
     async def scenario(pilot: Pilot[None]) -> None:
-        open_import(app, None, ImportGoal("x", Audience(""), ()))
+        await open_import(pilot, None, ImportGoal("x", Audience(""), ()))
         await until(pilot, lambda: list_loaded(app))
         await pilot.press(*"country")  # Country: Germany, Country: Netherlands, …
-        await until(pilot, lambda: len(picker(app).visible()) >= 2)
-        first, second = picker(app).visible()[:2]
+        await until(pilot, lambda: len(picker(app).shown_segments()) >= 2)
+        first, second = picker(app).shown_segments()[:2]
         await pilot.press("tab")  # to the list; its first entry is highlighted
         await until(pilot, lambda: picker(app).requested_details == [first.id])
         await pilot.press("down")  # while the first answer is still on its way
@@ -197,18 +214,20 @@ def test_invalid_import_rows_get_messages_and_the_file_is_unchanged(
     rules = ((IdentifierPair("external_id", "braze_external_id"),),)
 
     async def scenario(pilot: Pilot[None]) -> None:
-        open_import(app, None, ImportGoal("Braze test users", audience, rules))
+        await open_import(pilot, None, ImportGoal("Braze test users", audience, rules))
         await until(pilot, lambda: isinstance(app.screen, ImportGoalScreen))
-        await pilot.press("ctrl+a", *"custom_attributes.", "tab", *"points")
+        grid = app.screen.query_one(MappingGrid)
+        # A field the validator refuses: its message lands under the row.
+        await pilot.press("ctrl+a", *"ftrst_name", "tab", *"points", "ctrl+s")
+        await until(pilot, lambda: "did you mean" in grid.errors.get((0, "braze"), ""))
+        assert '"first_name"' in text_of(app, "#import-map-error")
+        # Problems the form finds itself, every one at once.
+        await pilot.press("ctrl+a", *"custom_attributes.", "tab", *"p2")
         await pilot.press("ctrl+a", "tab", *"nothing")  # no Braze field
         await pilot.press("ctrl+s")
-        grid = app.screen.query_one(MappingGrid)
-        await until(pilot, lambda: set(grid.errors) == {(0, "braze"), (1, "braze")})
+        await until(pilot, lambda: set(grid.errors) == {(1, "braze"), (2, "braze")})
         assert "a Braze field is needed" in text_of(app, "#import-map-error")
-        assert "names no attribute" in grid.errors[(0, "braze")]
-        # A field the validator refuses lands under the same row.
-        await pilot.press("shift+tab", *"ftrst_name", "ctrl+s")  # row 2, mistyped
-        await until(pilot, lambda: "did you mean" in grid.errors.get((1, "braze"), ""))
+        assert "names no attribute" in grid.errors[(1, "braze")]
 
     drive(app, scenario)
     assert workspace.paths.config.read_bytes() == before
@@ -221,7 +240,7 @@ def test_escape_asks_before_dropping_changes(
     app = workspace.app()
 
     async def scenario(pilot: Pilot[None]) -> None:
-        open_import(app, None, ImportGoal("x", Audience("id", "n"), ()))
+        await open_import(pilot, None, ImportGoal("x", Audience("id", "n"), ()))
         await until(pilot, lambda: isinstance(app.screen, ImportGoalScreen))
         await pilot.press("ctrl+a", *"email")
         await pilot.press("escape")
@@ -249,11 +268,10 @@ def test_create_an_export_goal_on_a_local_segment(
     app = workspace.app()
 
     async def scenario(pilot: Pilot[None]) -> None:
-        open_export(app, None, ExportGoal("VIPs to Braze", "", ()))
+        await open_export(pilot, None, ExportGoal("VIPs to Braze", "", ()))
         await until(pilot, lambda: isinstance(app.screen, ExportGoalScreen))
         # The member count arrives from its worker.
-        await until(pilot, lambda: "20 members" in str(
-            app.screen.query_one("#segment-list").get_option_at_index(0).prompt))  # fmt: skip
+        await until(pilot, lambda: "20 members" in first_option(app))
         await pilot.press("enter")
         await until(pilot, lambda: "vip" in text_of(app, "#segment-chosen"))
         await pilot.press("ctrl+g", "ctrl+a", *"braze_external_id", "ctrl+s")
@@ -299,12 +317,13 @@ def test_a_duplicate_braze_attribute_is_refused_under_its_row(
     app = workspace.app()
 
     async def scenario(pilot: Pilot[None]) -> None:
-        open_export(app, "VIPs to Braze")
+        await open_export(pilot, "VIPs to Braze")
         await until(pilot, lambda: isinstance(app.screen, ExportGoalScreen))
         await pilot.press("ctrl+a", *"first_name", "tab", *"email", "ctrl+s")
         grid = app.screen.query_one(MappingGrid)
-        await until(pilot, lambda: "mapped twice" in grid.errors.get((2, "braze"), ""))
-        mark = grid.table.get_cell_at((2, 0))
+        # Added after the highlighted first row: the second row maps "email" again.
+        await until(pilot, lambda: "mapped twice" in grid.errors.get((1, "braze"), ""))
+        mark = grid.table.get_cell_at(Coordinate(1, 0))
         assert "✗" in str(mark)
 
     drive(app, scenario)
@@ -328,7 +347,7 @@ def test_dry_run_preview_shows_what_the_export_would_do(
         return str(table.get_cell(row, "count")).strip()
 
     async def scenario(pilot: Pilot[None]) -> None:
-        open_export(app, "VIPs to Braze")
+        await open_export(pilot, "VIPs to Braze")
         await until(pilot, lambda: isinstance(app.screen, ExportGoalScreen))
         await pilot.press("ctrl+d")
         await until(pilot, lambda: isinstance(app.screen, DryRunScreen))
@@ -342,7 +361,7 @@ def test_dry_run_preview_shows_what_the_export_would_do(
 
     drive(app, scenario)
     # Nothing was sent: Braze has none of the 20 profiles.
-    assert not any(u.external_id == "ext-15" for u in sandbox.sim.users.values())
+    assert sandbox.sim.user(external_id="ext-15") is None
 
 
 def test_dry_run_saves_unsaved_changes_first(workspace: TuiWorkspace, sandbox: Sandbox) -> None:
@@ -351,7 +370,7 @@ def test_dry_run_saves_unsaved_changes_first(workspace: TuiWorkspace, sandbox: S
     app = workspace.app()
 
     async def scenario(pilot: Pilot[None]) -> None:
-        open_export(app, "VIPs to Braze")
+        await open_export(pilot, "VIPs to Braze")
         await until(pilot, lambda: isinstance(app.screen, ExportGoalScreen))
         await pilot.press("ctrl+a", *"first_name", "tab", *"first_name", "ctrl+d")
         await until(pilot, lambda: isinstance(app.screen, DryRunScreen))

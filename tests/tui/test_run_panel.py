@@ -144,6 +144,7 @@ def test_a_run_started_in_another_process_shows_live_then_finished_with_counts(
 
         # Opened again afterwards, the finished run shows its result from the log.
         await pilot.press("escape")
+        await until(pilot, lambda: CONNECTION in app.runs.latest, "the run in history")
         await pilot.press("v")
         again = run_screen(app)
         await until(pilot, lambda: again.ended, "the finished run's log")

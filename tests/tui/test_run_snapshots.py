@@ -12,6 +12,7 @@ from textual.widgets import Label
 from tui_helpers import FIXED_NOW, TuiWorkspace
 
 from bctui.engine.runs.lock import RunLock
+from bctui.tui.app import BctuiApp
 from bctui.tui.screens.run import RunScreen
 from bctui.tui.widgets.run_progress import GoalProgressView
 from bctui.tui.widgets.run_strip import RunStrip
@@ -37,6 +38,9 @@ def test_run_panel_of_a_finished_run(  # type: ignore[no-untyped-def]
     write_run(snapshot_workspace.paths, recorded_events(FIXED_NOW - 7200))
 
     async def open_panel(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, BctuiApp)
+        await until(pilot, lambda: CONNECTION in app.runs.latest, "the first poll of runs")
         await pilot.press("v")
         screen = pilot.app.screen
         assert isinstance(screen, RunScreen)

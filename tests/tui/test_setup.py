@@ -22,7 +22,7 @@ from bctui.tui.screens.connection import ConnectionScreen
 from bctui.tui.widgets.setup_form import CUSTOM, SetupForm
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "s3"))
-from s3_standin import MotoWithAuth  # noqa: E402
+from s3_standin import MotoWithAuth
 
 NEW_KEY = "new-braze-key-0123456789abcdef"
 NEW_S3_SECRET = "new-s3-secret-0123456789abcdef"
@@ -61,9 +61,8 @@ def status_text(app: BctuiApp, selector: str) -> str:
 
 async def open_setup(pilot: Pilot[None], name: str = "Braze main") -> None:
     pilot.app.push_screen(ConnectionScreen(name, tab="setup"))
-    await until(pilot, lambda: isinstance(pilot.app.screen, ConnectionScreen))
     app = pilot.app
-    await until(pilot, lambda: bool(app.screen.query(SetupForm)) and form(app).saved is not None)
+    await until(pilot, lambda: isinstance(app.screen, ConnectionScreen) and app.screen.ready)
 
 
 async def type_into(pilot: Pilot[None], selector: str, text: str) -> None:

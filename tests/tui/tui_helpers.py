@@ -22,7 +22,7 @@ from bctui.sandbox import Sandbox
 from bctui.secret import Secret
 from bctui.tui.app import BctuiApp
 
-# 2026-12-01 12:00:00 UTC: what "now" is in every UI test.
+# 2026-11-30 12:00:00 UTC: what "now" is in every UI test.
 FIXED_NOW = 1_796_040_000.0
 SNAPSHOT_ROOT = Path("/tmp/bctui-snapshots")
 

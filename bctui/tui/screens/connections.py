@@ -134,6 +134,20 @@ class ConnectionsScreen(Screen[None]):
 
     def _runs_changed(self, snapshot: RunsSnapshot) -> None:
         self._update_rows()
+        self._show_scheduler(snapshot)
+
+    def _show_scheduler(self, snapshot: RunsSnapshot) -> None:
+        """Whether anything keeps the schedules, so a "next run" is not a promise nobody keeps."""
+        box = self.query_one("#connections-box")
+        scheduled = any(
+            c.enabled and c.schedule.kind != "manual" for c in self.bctui.config.connections
+        )
+        if snapshot.scheduler is not None:
+            box.border_subtitle = snapshot.scheduler.describe().replace("`", "")
+        elif scheduled:
+            box.border_subtitle = "no scheduler running: next runs need `bctui scheduler`"
+        else:
+            box.border_subtitle = ""
 
     def shown_connections(self) -> list[Connection]:
         """The connections the filter lets through, favourites first, then by name."""
@@ -150,7 +164,7 @@ class ConnectionsScreen(Screen[None]):
         on = (
             Text("●━", style=theme.get("success", "green"))
             if conn.enabled
-            else Text("━○", style=theme.get("text-muted", "grey50"))
+            else Text("━○", style="dim")
         )
         now = self.bctui.clock()
         upcoming = next_run(conn.schedule, datetime.fromtimestamp(now).astimezone())
@@ -235,7 +249,7 @@ class ConnectionsScreen(Screen[None]):
             old = self._rows[name]
             for index, (cell, before) in enumerate(zip(row, old, strict=True)):
                 if cell != before:
-                    table.update_cell(name, keys[index], cell)
+                    table.update_cell(name, keys[index], cell, update_width=True)
             self._rows[name] = row
         self._strip_follow()
 

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, ProgressBar, RichLog
 
 from bctui.engine.runs import history
-from bctui.engine.runs.describe import describe
+from bctui.engine.runs.describe import describe, short_counts
+from bctui.engine.runs.events import Event, GoalFinished, RunStarted
 from bctui.engine.runs.launch import RunHandle, launch_run
 from bctui.engine.runs.progress import GoalProgress, RunProgress, RunView
 from bctui.engine.runs.runner import RunOptions
@@ -34,7 +36,7 @@ class DryRunScreen(Screen[None]):
 
     CSS_PATH = "dry_run.tcss"
     HELP_TITLE = "Dry run"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close", id="dry-run-close",
                 tooltip="Close the preview (a dry run still going finishes by itself)"),
     ]  # fmt: skip
@@ -58,10 +60,12 @@ class DryRunScreen(Screen[None]):
 
         error: str = ""
 
-    def __init__(self, connection: str, goal: str) -> None:
+    def __init__(self, connection: str, goal: str, *, run_id: str | None = None) -> None:
         super().__init__()
         self.connection_name = connection
         self.goal_name = goal
+        self.asked_run_id = run_id
+        """The id the run gets (default: a new one); given, e.g., to follow it elsewhere."""
         self.run_id = ""
         self.progress: RunProgress | None = None
         self._stop = threading.Event()
@@ -106,7 +110,7 @@ class DryRunScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="dry-run")
     def _run(self) -> None:
         paths = self.bctui.paths
-        options = RunOptions(goal=self.goal_name, dry_run=True)
+        options = RunOptions(goal=self.goal_name, dry_run=True, run_id=self.asked_run_id)
         try:
             handle = launch_run(paths, self.connection_name, options, started_by="ui")
         except BctuiError as exc:
@@ -119,7 +123,7 @@ class DryRunScreen(Screen[None]):
             paths, self.connection_name, handle.run_id, pid=handle.pid, stop=self._stop
         ):
             view.apply(event)
-            line = describe(event)
+            line = _line(event)
             self.post_message(self.Update(view.snapshot(), [line] if line else []))
             if view.run_id == handle.run_id and view.state:
                 finished = True
@@ -159,7 +163,7 @@ class DryRunScreen(Screen[None]):
             bar.update(total=goal.total, progress=goal.done)
         status = self.query_one("#dry-status", Label)
         if goal.state:
-            status.update(f"{goal.state.lower()} in {goal.seconds:.1f} s — run {run.run_id}")
+            status.update(f"dry run {goal.state.lower()} — run {run.run_id}")
         else:
             phase = goal.phase or "starting"
             detail = f": {goal.detail}" if goal.detail else ""
@@ -184,6 +188,17 @@ class DryRunScreen(Screen[None]):
     def action_close(self) -> None:
         """Close the preview; a run still going goes on by itself."""
         self.dismiss()
+
+
+def _line(event: Event) -> str | None:
+    """The log line for an event; the run's start without its PID (the header says enough)."""
+    if isinstance(event, RunStarted):
+        return f"run {event.run_id} started (dry run)"
+    if isinstance(event, GoalFinished):
+        counts = short_counts(event.counts, event.data_points) or "nothing to do"
+        text = f"[{event.goal}] {event.state.lower()}: {counts}"
+        return text + (f" — {event.error}" if event.error else "")
+    return describe(event)
 
 
 def _why_not_finished(handle: RunHandle) -> str:

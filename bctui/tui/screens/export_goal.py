@@ -33,9 +33,7 @@ class ExportGoalScreen(GoalEditorBase):
     AUTO_FOCUS = "#segment-list"
     FIELDS = ("general", "segment", "identifiers", "mappings", "min_permission_level")
 
-    def __init__(
-        self, connection: str, goal: str | None, draft: ExportGoal | None = None
-    ) -> None:
+    def __init__(self, connection: str, goal: str | None, draft: ExportGoal | None = None) -> None:
         super().__init__(connection, goal, draft)
         assert isinstance(self.start, ExportGoal)
         self.goal: ExportGoal = self.start
@@ -55,12 +53,13 @@ class ExportGoalScreen(GoalEditorBase):
                 yield IdentifierRulesField(goal.identifiers, properties=self.properties,
                                            id="identifiers")  # fmt: skip
             yield Label("", id="err-identifiers", classes="field-error")
-            yield Checkbox("Allow creation of new Braze users  [dim]off ⇒ only existing Braze "
-                           "users are updated[/dim]", goal.allow_create, id="allow-create",
+            yield Checkbox("Allow creation of new Braze users", goal.allow_create,
+                           id="allow-create", compact=True)  # fmt: skip
+            yield Label("off ⇒ only existing Braze users are updated", classes="hint")
+            yield Checkbox("Send all attributes", goal.all_attributes, id="all-attributes",
                            compact=True)  # fmt: skip
-            yield Checkbox("Send all attributes  [dim]every mapped attribute of a changed profile "
-                           "(BlueConic behaviour); off: only changed attributes[/dim]",
-                           goal.all_attributes, id="all-attributes", compact=True)  # fmt: skip
+            yield Label("every mapped attribute of a changed profile (BlueConic behaviour); "
+                        "off: only the attributes that changed", classes="hint")  # fmt: skip
             with Horizontal(classes="row", id="permission-row"):
                 yield Label("Minimum permission level", classes="inline-label")
                 yield Select([(f"{p} — {PERMISSION_MEANINGS[p]}", p) for p in PERMISSION_LEVELS],
@@ -75,7 +74,6 @@ class ExportGoalScreen(GoalEditorBase):
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.show_problems({}, {})
 
     def build_goal(self) -> tuple[ExportGoal | None, dict[str, str], RowErrors]:

@@ -4,10 +4,11 @@ rules, allow-create, the mapping grid, 'add remaining fields' and the export wai
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Checkbox, Footer, Input, Label, Select
 
@@ -30,16 +31,14 @@ class ImportGoalScreen(GoalEditorBase):
     GOAL_TYPE = "import"
     AUTO_FOCUS = "#audience-filter"
     FIELDS = ("general", "audience", "identifiers", "mappings", "remaining", "wait")
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+o", "campaigns", "Campaigns", id="import-campaigns", show=False,
                 tooltip="Show or hide the campaign filter (receivers of chosen campaigns only)"),
         Binding("ctrl+r", "reload_segments", "Reload segments", id="import-reload", show=False,
                 tooltip="Fetch the Braze segment list again"),
     ]  # fmt: skip
 
-    def __init__(
-        self, connection: str, goal: str | None, draft: ImportGoal | None = None
-    ) -> None:
+    def __init__(self, connection: str, goal: str | None, draft: ImportGoal | None = None) -> None:
         super().__init__(connection, goal, draft)
         assert isinstance(self.start, ImportGoal)
         self.goal: ImportGoal = self.start
@@ -86,7 +85,6 @@ class ImportGoalScreen(GoalEditorBase):
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one(CampaignFilter).display = False
         self.show_problems({}, {})
 

@@ -30,7 +30,7 @@ from bctui.store.segments import OPS, Rule, SegmentDef
 from bctui.store.values import Scalar, numeric
 from bctui.tui.app import BctuiApp
 from bctui.tui.screens.confirm import ConfirmModal
-from bctui.tui.screens.segments import OP_WORDS, value_text
+from bctui.tui.screens.segments import OP_WORDS, users_of, value_text
 
 DEBOUNCE_SECONDS: Final = 0.3
 _COMPARISONS: Final = ("gt", "gte", "lt", "lte")
@@ -176,6 +176,11 @@ class RuleRow(Vertical):
     @on(Select.Changed, ".rule-op")
     def _select_changed(self, event: Select.Changed) -> None:
         self._op_changed(str(event.value))
+        self.set_error("")
+
+    @on(Input.Changed)
+    def _typed(self, event: Input.Changed) -> None:
+        self.set_error("")  # the message was about what was there before
 
     def _op_changed(self, op: str) -> None:
         value = self.query_one(".rule-value", Input)
@@ -252,11 +257,14 @@ class SegmentEditorScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         self._base = self.bctui.config
         start = self._start()
-        title = f'Segment "{self.original}"' if self.original else "New segment"
-        yield Label(title, id="seg-header")
+        title = f"Segments › {self.original or 'new segment'}"
+        used = users_of(self.bctui.config, self.original) if self.original else []
+        exported = ", ".join(f"{c} / {g}" for c, g in used)
+        detail = f"exported by {exported}" if used else "no export goal uses it"
+        yield Label(f" {title} ─ {detail}", id="seg-header")
         with Horizontal(id="seg-body"):
             with VerticalScroll(id="seg-form") as form:
-                form.border_title = title
+                form.border_title = "Segment"
                 yield Label("", id="seg-error", classes="field-error")
                 with Horizontal(id="seg-top"):
                     yield Label("Name", classes="seg-label")
@@ -328,6 +336,7 @@ class SegmentEditorScreen(Screen[None]):
     def _form_changed(self, event: Message) -> None:
         control = getattr(event, "control", None)
         if control is not None and control.id == "seg-name":
+            self.query_one("#seg-name-error", Label).display = False
             return
         self._schedule_count()
 
@@ -347,11 +356,11 @@ class SegmentEditorScreen(Screen[None]):
         label = self.query_one("#seg-count", Label)
         if segment is None:
             first = problems[min(problems)]
-            label.update(f" members: — (rule {min(problems) + 1}: {first})")
+            label.update(f"members: — (rule {min(problems) + 1}: {first})")
             label.set_class(True, "-stale")
             return
         label.set_class(True, "-stale")
-        label.update(f" members: counting…{self._total_text()}")
+        label.update(f"members: counting…{self._total_text()}")
         self._count(self._seq, dataclasses.replace(segment, name=segment.name or "draft"))
 
     def _total_text(self) -> str:
@@ -377,11 +386,11 @@ class SegmentEditorScreen(Screen[None]):
         label = self.query_one("#seg-count", Label)
         label.set_class(False, "-stale")
         if message.error:
-            label.update(f" members: cannot count — {message.error}")
+            label.update(f"members: cannot count — {message.error}")
             return
         self._total = message.total
         self.shown_count = message.count
-        label.update(f" members: {message.count:,}{self._total_text()}")
+        label.update(f"members: {message.count:,}{self._total_text()}")
 
     # -- property names --------------------------------------------------------------------
 
@@ -485,8 +494,9 @@ class SegmentEditorScreen(Screen[None]):
         if not name:
             return "a segment needs a name"
         other = config.segment(name)
-        if other is not None and (self.original is None
-                                  or other.name.casefold() != self.original.casefold()):
+        if other is not None and (
+            self.original is None or other.name.casefold() != self.original.casefold()
+        ):
             return f'a segment named "{other.name}" exists; choose another name'
         return ""
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.markup import escape
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Label, OptionList, SelectionList, Static
@@ -69,10 +69,12 @@ class AudiencePicker(Vertical):
         &.-wide #audience-body { layout: horizontal; }
         #audience-left { height: auto; width: 1fr; }
         #audience-list { height: 7; background: $surface; }
+        &.-wide #audience-list { height: 12; }
         #audience-message { height: 7; padding: 1 2; color: $text-muted; background: $surface; }
         #audience-message.-error { color: $error; }
         #audience-details { height: auto; min-height: 3; padding: 0 1; color: $text-muted; }
-        &.-wide #audience-details { width: 1fr; height: 8; border-left: vkey $border-blurred; }
+        &.-wide #audience-message { height: 12; }
+        &.-wide #audience-details { width: 1fr; height: 13; border-left: vkey $border-blurred; }
     }
     """
 
@@ -123,9 +125,9 @@ class AudiencePicker(Vertical):
         yield Label("", id="audience-chosen")
         with Horizontal(id="audience-body"):
             with Vertical(id="audience-left"):
-                yield Input(placeholder="type to filter segments · enter picks", id="audience-filter",
-                            compact=True)
-                yield OptionList(id="audience-list")
+                yield Input(placeholder="type to filter segments · enter picks",
+                            id="audience-filter", compact=True)  # fmt: skip
+                yield OptionList(id="audience-list", compact=True)
                 yield Static("", id="audience-message")
             yield Static("", id="audience-details")
 
@@ -175,13 +177,13 @@ class AudiencePicker(Vertical):
         message.display = True
         self.query_one("#audience-list", OptionList).display = False
 
-    def visible(self) -> list[Segment]:
+    def shown_segments(self) -> list[Segment]:
         """The segments the filter lets through."""
         folded = self.query_one("#audience-filter", Input).value.strip().casefold()
         return [s for s in self.segments if folded in s.name.casefold()]
 
     def _fill(self) -> None:
-        shown = self.visible()
+        shown = self.shown_segments()
         options = self.query_one("#audience-list", OptionList)
         if not shown:
             what = "no segment matches the filter" if self.segments else "Braze has no segments"
@@ -297,7 +299,8 @@ class AudiencePicker(Vertical):
         segment = next((s for s in self.segments if s.id == segment_id), None)
         tracking = ""
         if segment is not None and segment.analytics_tracking_enabled is not None:
-            tracking = "analytics tracking " + ("on" if segment.analytics_tracking_enabled else "off")
+            state = "on" if segment.analytics_tracking_enabled else "off"
+            tracking = f"analytics tracking {state}"
         about = [
             tracking,
             f"tags: {', '.join(details.tags)}" if details.tags else "",
@@ -370,7 +373,7 @@ class CampaignFilter(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("loading campaigns from Braze…", id="campaign-message")
-        yield SelectionList[str](id="campaign-list")
+        yield SelectionList[str](id="campaign-list", compact=True)
         yield Static("", id="campaign-details")
 
     def on_mount(self) -> None:
@@ -410,8 +413,11 @@ class CampaignFilter(Vertical):
         known = {c.id for c in ordered}
         listing.add_options(
             [(Text(c.name), c.id, c.id in self.chosen) for c in ordered]
-            + [(Text(f"(unknown campaign {cid})"), cid, True)
-               for cid in self.chosen if cid not in known]
+            + [
+                (Text(f"(unknown campaign {cid})"), cid, True)
+                for cid in self.chosen
+                if cid not in known
+            ]
         )
         listing.display = True
 

@@ -54,7 +54,8 @@ class ConnectionForm(VerticalScroll):
         for name in self.FIELDS:
             text = problems.get(name, "")
             for label in self.query(f"#{name}-error").results(Label):
-                label.update(text)
+                if str(label.content) != text:  # an update costs a layout pass
+                    label.update(text)
                 label.set_class(not text, "-empty")
 
     def field_for(self, path: tuple[str | int, ...]) -> str | None:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from textual import work
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Label
 
@@ -27,7 +27,7 @@ class GoalEditorBase(Screen[None]):
     """A goal editor: subclasses build the goal from their fields and place the messages."""
 
     GOAL_TYPE: ClassVar[str] = ""
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save (stays)", id="goal-save", priority=True,
                 tooltip="Validate and save the goal to connections.toml; the editor stays open"),
         Binding("ctrl+d", "dry_run", "Dry run", id="goal-dry-run", priority=True,
@@ -86,7 +86,10 @@ class GoalEditorBase(Screen[None]):
         return f' {self.GOAL_TYPE.capitalize()} "{name}" ─ {self.connection_name}{state}'
 
     def on_mount(self) -> None:
+        # Textual calls each class's on_mount: subclasses add theirs without calling this one.
         self._preload_properties()
+        # Focusing the first field may scroll the form; start with its top in view.
+        self.call_after_refresh(lambda: self.query_one("#goal-form").scroll_home(animate=False))
 
     # -- for subclasses ------------------------------------------------------------------
 

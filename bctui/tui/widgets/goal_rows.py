@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from itertools import count
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label, Select
+from textual.widgets.select import NoSelection
 
 Row = dict[str, str]
 RowErrors = dict[tuple[int, str], str]
@@ -27,7 +29,7 @@ RowErrors = dict[tuple[int, str], str]
 class RowEditor(Vertical):
     """Rows in a DataTable, the highlighted one in editor fields below it."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+a", "add_row", "Add row", id="rows-add", priority=True,
                 tooltip="Add a row after the highlighted one and edit it"),
         Binding("ctrl+x", "delete_row", "Delete row", id="rows-delete",
@@ -58,9 +60,7 @@ class RowEditor(Vertical):
             """The editor whose rows changed."""
             return self.editor
 
-    def __init__(
-        self, rows: Iterable[Row] = (), *, prefix: str, id: str | None = None
-    ) -> None:
+    def __init__(self, rows: Iterable[Row] = (), *, prefix: str, id: str | None = None) -> None:
         super().__init__(id=id)
         self.prefix = prefix
         self._ids = count()
@@ -211,8 +211,8 @@ class RowEditor(Vertical):
         # The widget's value now, not the event's: a message from loading another row into the
         # editor may arrive late, and must not write that row's value into this one.
         widget = event.control
-        value = widget.value if isinstance(widget, Input) else widget.value
-        text = "" if value is Select.NULL or value is None else str(value)
+        value: object = widget.value
+        text = "" if isinstance(value, NoSelection) or value is None else str(value)
         row = self._rows[index][1]
         if row.get(name, "") == text:
             return
@@ -266,9 +266,7 @@ class RowEditor(Vertical):
         self.post_message(self.Changed(self))
 
     def _shift_errors(self, start: int, step: int) -> None:
-        self.errors = {
-            ((i + step if i >= start else i), f): m for (i, f), m in self.errors.items()
-        }
+        self.errors = {((i + step if i >= start else i), f): m for (i, f), m in self.errors.items()}
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("delete_row", "move") and not self._rows:

@@ -62,7 +62,7 @@ class SegmentPicker(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("", id="segment-chosen")
-        yield OptionList(id="segment-list")
+        yield OptionList(id="segment-list", compact=True)
         yield Label(
             "No [[segment]] in connections.toml yet: add one (Segments, from the palette) first.",
             id="segment-empty",
@@ -97,8 +97,8 @@ class SegmentPicker(Vertical):
         shown = "counting…" if count is None else (
             f"{count:,} members" if isinstance(count, int) else "count failed"
         )  # fmt: skip
-        text = Text(f"{mark}{segment.name}")
-        text.append(f" · {shown}", style="dim")
+        text = Text(f"{mark}{segment.name} · {shown}")
+        text.stylize("dim", len(mark) + len(segment.name))
         return text
 
     def _fill(self) -> None:

@@ -3,14 +3,16 @@ one line in the goal editors and edited in a modal that returns the new rules.""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Input, Select, Static
 
 from bctui.engine.models import (
     BRAZE_IDENTIFIERS,
@@ -26,9 +28,7 @@ def describe_rules(rules: IdentifierRules) -> str:
     """`external_id ⇄ braze_external_id   OR  email ⇄ email` (AND within a group)."""
     groups = []
     for group in rules:
-        pairs = [
-            f"{p.braze}{f'[{p.label}]' if p.label else ''} ⇄ {p.property}" for p in group
-        ]
+        pairs = [f"{p.braze}{f'[{p.label}]' if p.label else ''} ⇄ {p.property}" for p in group]
         groups.append(" AND ".join(pairs))
     return "   OR  ".join(groups)
 
@@ -39,7 +39,7 @@ class IdentifierRulesField(Horizontal):
     DEFAULT_CSS = """
     IdentifierRulesField {
         height: auto;
-        #ids-line { width: 1fr; padding: 0 1 0 0; }
+        #ids-line { width: auto; max-width: 1fr; padding: 0 2 0 0; }
         #ids-line.-empty { color: $text-muted; }
         Button { min-width: 12; }
     }
@@ -118,7 +118,7 @@ class PairsEditor(RowEditor):
     FOCUS_FIELD = "property"
     EMPTY_HINT = "No identifiers yet — ctrl+a adds a pair"
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+g", "add_group", "New OR group", id="ids-add-group", priority=True,
                 tooltip="Start a new group (tried when the groups above find no match)"),
     ]  # fmt: skip
@@ -129,10 +129,13 @@ class PairsEditor(RowEditor):
 
     def compose_editor(self) -> ComposeResult:
         options = [(b, b) for b in BRAZE_IDENTIFIERS]
-        yield Select(options, allow_blank=False, value="external_id", id="ids-braze",
-                     compact=True)
-        yield Input(placeholder="profile property", id="ids-property", compact=True,
-                    suggester=self.properties)
+        yield Select(options, allow_blank=False, value="external_id", id="ids-braze", compact=True)
+        yield Input(
+            placeholder="profile property",
+            id="ids-property",
+            compact=True,
+            suggester=self.properties,
+        )
         yield Input(placeholder="alias label", id="ids-label", compact=True)
 
     def cells(self, row: Row) -> tuple[str | Text, ...]:
@@ -154,8 +157,12 @@ class PairsEditor(RowEditor):
     def action_add_group(self) -> None:
         """Add a pair in a new group after the last one."""
         groups = [int(r["group"]) for r in self.rows] or [0]
-        self._rows.append((self._new_key(), {"group": str(max(groups) + 1),
-                                              "braze": "email", "property": "", "label": ""}))
+        self._rows.append(
+            (
+                self._new_key(),
+                {"group": str(max(groups) + 1), "braze": "email", "property": "", "label": ""},
+            )
+        )
         self._rebuild(len(self._rows) - 1)
         self._focus_editor()
         self.post_message(self.Changed(self))
@@ -220,7 +227,7 @@ class IdentifierRulesModal(ModalScreen[IdentifierRules | None]):
         #ids-buttons { height: auto; align-horizontal: right; }
     }
     """
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "done", "Done", id="ids-done", priority=True,
                 tooltip="Use these rules (saving the goal is ctrl+s in the editor)"),
         Binding("escape", "cancel", "Cancel", id="ids-cancel"),

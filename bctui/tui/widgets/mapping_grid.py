@@ -46,6 +46,7 @@ class MappingGrid(RowEditor):
         .rows-editor { height: auto; }
         .rows-editor Input { width: 1fr; }
         .rows-editor Select { width: 1fr; }
+        .rows-editor SelectCurrent #label { text-wrap: nowrap; text-overflow: ellipsis; }
         .grid-arrow { width: 3; padding: 0 1; }
         .rows-empty { color: $text-muted; padding: 0 1; }
         .field-error { color: $error; padding: 0 1; }
@@ -94,13 +95,18 @@ class MappingGrid(RowEditor):
             yield Label("→", classes="grid-arrow")
             yield Input(placeholder="profile property", id=f"{p}-property", compact=True,
                         suggester=self.properties)  # fmt: skip
-            yield Select(STRATEGY_OPTIONS, allow_blank=False, value="set", id=f"{p}-strategy", compact=True,
+            yield Select(STRATEGY_OPTIONS, allow_blank=False, value="set", id=f"{p}-strategy",
+                         compact=True,
                          tooltip="How the Braze value merges into the property")  # fmt: skip
         else:
-            yield Select(SOURCE_OPTIONS, allow_blank=False, value="property", id=f"{p}-source", compact=True,
-                         tooltip="What is sent")  # fmt: skip
-            yield Input(placeholder="property name", id=f"{p}-value", compact=True,
-                        suggester=self.properties)
+            yield Select(SOURCE_OPTIONS, allow_blank=False, value="property", id=f"{p}-source",
+                         compact=True, tooltip="What is sent")  # fmt: skip
+            yield Input(
+                placeholder="property name",
+                id=f"{p}-value",
+                compact=True,
+                suggester=self.properties,
+            )
             yield Label("→", classes="grid-arrow")
             yield Input(placeholder="Braze attribute", id=f"{p}-braze", compact=True)
 

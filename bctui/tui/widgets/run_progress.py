@@ -276,7 +276,7 @@ STATE_CLASSES: Final = {
 
 class GoalProgressView(Vertical):
     """One goal: title, phase, bar and amount; counters; throughput sparkline, data points and
-    rate limit. `compact` (the strip) leaves out the counters line."""
+    rate limit. The class -compact (the strip on a small screen) leaves out the counters."""
 
     DEFAULT_CSS = """
     GoalProgressView {
@@ -299,13 +299,14 @@ class GoalProgressView(Vertical):
         &.-cancelled .goal-phase { color: $warning; }
         & .goal-error { padding-left: 2; height: auto; }
         &.-pending .goal-title { color: $text-muted; text-style: none; }
+        &.-compact .goal-counts { display: none; }
+        & Label.-empty { display: none; }
     }
     """
 
     def __init__(self, goal: GoalProgress, *, compact: bool = False, id: str | None = None) -> None:
         super().__init__(id=id, classes="-compact" if compact else "")
         self.goal = goal
-        self.compact = compact
         self._texts: dict[str, str] = {}
         self._rates: tuple[float, ...] | None = None
         self._bar: tuple[float, float] | None = None
@@ -317,8 +318,7 @@ class GoalProgressView(Vertical):
             yield Label(classes="goal-phase")
             yield ProgressBar(total=1, show_percentage=False, show_eta=False)
             yield Label(classes="goal-amount")
-        if not self.compact:
-            yield Label(classes="goal-counts")
+        yield Label(classes="goal-counts")
         with Horizontal(classes="goal-line goal-throughput"):
             yield Label(classes="goal-rate")
             yield Sparkline([], summary_function=max)
@@ -335,7 +335,7 @@ class GoalProgressView(Vertical):
             self._texts[selector] = text
             label = self.query_one(selector, Label)
             label.update(text)
-            label.display = bool(text) or selector in (".goal-title", ".goal-phase")
+            label.set_class(not text and selector not in (".goal-title", ".goal-phase"), "-empty")
 
     def show(self, goal: GoalProgress, *, force: bool = False) -> None:
         """Draw `goal`; only what changed since the last call is touched."""
@@ -354,15 +354,14 @@ class GoalProgressView(Vertical):
             # An unknown total would animate an indeterminate bar 60 times a second: hide it.
             bar.display = fraction is not None
             bar.update(total=1.0, progress=fraction or 0.0)
-        if not self.compact:
-            self._text(".goal-counts", counters(goal) if goal.started else "")
+        self._text(".goal-counts", counters(goal) if goal.started else "")
         extra = []
         if goal.data_points or goal.type == "export":
             extra.append(f"data points {goal.data_points:,}")
         limit = rate_limit(goal)
         if limit:
             extra.append(limit)
-        if self.compact and goal.count("failed"):
+        if self.has_class("-compact") and goal.count("failed"):
             extra.append(f"{goal.count('failed'):,} failed")
         rate = throughput(goal)
         self._text(".goal-rate", rate)

@@ -60,6 +60,10 @@ class RunStrip(Vertical):
         self.query_one(GoalProgressView).display = False
         self._draw()
 
+    def on_resize(self) -> None:
+        # Wide screens have room for the counters line too.
+        self.query_one(GoalProgressView).set_class(self.size.width < 120, "-compact")
+
     def on_unmount(self) -> None:
         self._stop.set()
 
@@ -70,6 +74,10 @@ class RunStrip(Vertical):
 
         app = self.app
         assert isinstance(app, BctuiApp)
+        if not self.screen.is_current:
+            # Covered by another screen (the run panel): whatever changes here would make the
+            # screen on top repaint the regions underneath, so stop following until shown again.
+            connection = None
         holder = app.runs.running.get(connection) if connection else None
         key = (connection, holder.run_id if holder is not None else None)
         if key != self._key:

@@ -46,6 +46,11 @@ def _zone_names() -> list[str]:
     return sorted(available_timezones())
 
 
+def known_zone(name: str) -> bool:
+    """Whether `name` is an IANA time zone (a folder such as "Europe" is not)."""
+    return name in _zone_names()
+
+
 def whole_number(text: str) -> int | None:
     """An int from a field, or None when it is not a whole number."""
     try:
@@ -172,6 +177,12 @@ class ScheduleForm(ConnectionForm):
             "kind": kind,
             "timezone": self.query_one("#schedule-timezone", Input).value.strip(),
         }
+        zone = str(values["timezone"])
+        if zone and not known_zone(zone):
+            problems["timezone"] = (
+                f'unknown time zone "{zone}" — use an IANA name such as "Europe/Amsterdam" or "UTC"'
+            )
+            values["timezone"] = ""  # previewed in the server's zone meanwhile
         fields = KIND_FIELDS[kind]
         if "at" in fields:
             values["at"] = self.query_one("#schedule-at", Input).value.strip()
@@ -253,6 +264,12 @@ class ScheduleForm(ConnectionForm):
         shown = KIND_FIELDS[self.kind()]
         for row in self.query(".kind-row"):
             row.display = (row.id or "").removeprefix("schedule-").removesuffix("-row") in shown
+
+    def edited(self) -> None:
+        # The preview follows every keystroke; the validator's words follow shortly after.
+        schedule, self.problems = self.candidate()
+        self.update_next(schedule)
+        super().edited()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "schedule-kind":
