@@ -31,7 +31,7 @@ class Workspace:
 
     @classmethod
     def open(cls, paths: Paths) -> Workspace:
-        """Read the config (a missing file is an empty config; an invalid one raises ConfigError)."""
+        """Read the config: a missing file is an empty config, an invalid one raises ConfigError."""
         return cls(paths, ConfigDocument.load(paths.config))
 
     @property

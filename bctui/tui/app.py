@@ -8,10 +8,11 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
@@ -56,9 +57,11 @@ class BctuiApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "bctui"
     # A mode (not the default screen) so that the first screen's own stylesheet is loaded.
-    MODES = {"connections": lambda: _connections_screen()}
+    MODES: ClassVar[dict[str, Callable[[], Screen[None]]]] = {
+        "connections": lambda: _connections_screen()
+    }
     DEFAULT_MODE = "connections"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", id="help", tooltip="The keys of this screen"),
     ]
 
@@ -208,7 +211,9 @@ class BctuiApp(App[None]):
         if event.state is not WorkerState.ERROR:
             return
         error = event.worker.error
-        text = error.render() if isinstance(error, BctuiError) else f"{type(error).__name__}: {error}"
+        text = (
+            error.render() if isinstance(error, BctuiError) else f"{type(error).__name__}: {error}"
+        )
         if event.worker.group == "poll":
             self.log.warning(f"run poll failed: {text}")
             return
@@ -261,7 +266,7 @@ class BctuiApp(App[None]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Every action of the current screen, from the same bindings as its footer and help."""
         seen: set[str] = set()
-        for key, active in screen.active_bindings.items():
+        for active in screen.active_bindings.values():
             binding = active.binding
             if not binding.description or binding.action in seen or not active.enabled:
                 continue
@@ -291,7 +296,9 @@ class BctuiApp(App[None]):
                 "Segments", "Local segments with live member counts", self.action_open_segments
             )
         if not isinstance(screen, ProfilesScreen):
-            yield SystemCommand("Profiles", "Find a profile by any value", self.action_open_profiles)
+            yield SystemCommand(
+                "Profiles", "Find a profile by any value", self.action_open_profiles
+            )
         yield SystemCommand(
             "Reload connections.toml", "Read the config file again", self.reload_config
         )

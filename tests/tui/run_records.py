@@ -66,27 +66,53 @@ def recorded_events(t0: float, *, finish: bool = True, run_id: str = RUN_ID) -> 
     """An import of 6 files, then an export of 5,879 profiles; cut mid-export unless `finish`."""
     imp_counts = counts(checked=20415, created=1204, updated=18870, skipped=341)
     events: list[Event] = [
-        RunStarted(run_id=run_id, connection=CONNECTION, goals=[IMPORT, EXPORT], pid=4242,
-                   started_by="scheduler", ts=t0),
-        PhaseChanged(goal=IMPORT, phase="requesting",
-                     detail='export of Braze segment "BlueConic Test Users"', ts=t0 + 0.2),
-        LogLine(level="info", goal=IMPORT, ts=t0 + 1.0,
-                message='requesting an export of segment "BlueConic Test Users"'),
+        RunStarted(
+            run_id=run_id,
+            connection=CONNECTION,
+            goals=[IMPORT, EXPORT],
+            pid=4242,
+            started_by="scheduler",
+            ts=t0,
+        ),
+        PhaseChanged(
+            goal=IMPORT,
+            phase="requesting",
+            detail='export of Braze segment "BlueConic Test Users"',
+            ts=t0 + 0.2,
+        ),
+        LogLine(
+            level="info",
+            goal=IMPORT,
+            ts=t0 + 1.0,
+            message='requesting an export of segment "BlueConic Test Users"',
+        ),
         PhaseChanged(goal=IMPORT, phase="waiting", detail="for export files", ts=t0 + 1.5),
     ]
     for n in range(1, 7):
         done = min(20415, n * 3500)
         partial = {k: v * done // 20415 for k, v in imp_counts.items()}
         events += [
-            PhaseChanged(goal=IMPORT, phase="merging", detail=f"file {n}: f{n}.gz",
-                         ts=t0 + 10 + n * 2),
+            PhaseChanged(
+                goal=IMPORT, phase="merging", detail=f"file {n}: f{n}.gz", ts=t0 + 10 + n * 2
+            ),
             Progress(goal=IMPORT, done=done, unit="users", counts=partial, ts=t0 + 11 + n * 2),
         ]
     events += [
-        LogLine(level="info", goal=IMPORT, message="export complete: 6 files, no new file for 30 s",
-                ts=t0 + 53),
-        GoalFinished(goal=IMPORT, goal_type="import", state="FINISHED", counts=imp_counts,
-                     data_points=0, seconds=53.0, ts=t0 + 53),
+        LogLine(
+            level="info",
+            goal=IMPORT,
+            message="export complete: 6 files, no new file for 30 s",
+            ts=t0 + 53,
+        ),
+        GoalFinished(
+            goal=IMPORT,
+            goal_type="import",
+            state="FINISHED",
+            counts=imp_counts,
+            data_points=0,
+            seconds=53.0,
+            ts=t0 + 53,
+        ),
         PhaseChanged(goal=EXPORT, phase="selecting", detail="changes after 1200", ts=t0 + 54),
         LogLine(level="info", goal=EXPORT, message="5,879 profiles to check", ts=t0 + 54),
         PhaseChanged(goal=EXPORT, phase="sending", detail="batches of up to 75", ts=t0 + 55),
@@ -95,15 +121,30 @@ def recorded_events(t0: float, *, finish: bool = True, run_id: str = RUN_ID) -> 
     for second in range(1, 7):
         sent = min(total, second * 350 + second * second * 10)
         events += [
-            BatchSent(goal=EXPORT, number=second, size=75, status=201, seconds=0.1,
-                      ts=t0 + 55 + second - 0.5),
-            Progress(goal=EXPORT, done=sent, total=total, data_points=sent * 7,
-                     counts=counts(checked=sent, created=sent // 10, updated=sent - sent // 10),
-                     ts=t0 + 55 + second),
+            BatchSent(
+                goal=EXPORT,
+                number=second,
+                size=75,
+                status=201,
+                seconds=0.1,
+                ts=t0 + 55 + second - 0.5,
+            ),
+            Progress(
+                goal=EXPORT,
+                done=sent,
+                total=total,
+                data_points=sent * 7,
+                counts=counts(checked=sent, created=sent // 10, updated=sent - sent // 10),
+                ts=t0 + 55 + second,
+            ),
         ]
     events += [
-        LogLine(level="warning", goal=EXPORT, ts=t0 + 61.5,
-                message="Braze rejected 2 profiles: invalid email (retried next run)"),
+        LogLine(
+            level="warning",
+            goal=EXPORT,
+            ts=t0 + 61.5,
+            message="Braze rejected 2 profiles: invalid email (retried next run)",
+        ),
         RateLimitWait(goal=EXPORT, seconds=0.8, reason="429", ts=t0 + 61.8),
     ]
     if not finish:
@@ -121,8 +162,13 @@ def recorded_events(t0: float, *, finish: bool = True, run_id: str = RUN_ID) -> 
 
 
 def write_run(
-    paths: Any, events: Sequence[Event], *, state: str = "FINISHED", run_id: str = RUN_ID,
-    connection: str = CONNECTION, summary: dict[str, Any] | None = None,
+    paths: Any,
+    events: Sequence[Event],
+    *,
+    state: str = "FINISHED",
+    run_id: str = RUN_ID,
+    connection: str = CONNECTION,
+    summary: dict[str, Any] | None = None,
 ) -> None:
     """Write a run's log and its history row (ended at its last event unless still RUNNING)."""
     paths.ensure_state_dir()
@@ -147,9 +193,14 @@ def _summary(events: Sequence[Event], state: str) -> dict[str, Any]:
     goals: dict[str, Any] = {}
     for event in events:
         if isinstance(event, GoalFinished):
-            goals[event.goal] = {"type": event.goal_type, "state": event.state,
-                                 **event.counts, "data_points": event.data_points,
-                                 "seconds": event.seconds, "error": event.error}
+            goals[event.goal] = {
+                "type": event.goal_type,
+                "state": event.state,
+                **event.counts,
+                "data_points": event.data_points,
+                "seconds": event.seconds,
+                "error": event.error,
+            }
     if state == st.RUNNING:
         return {}
     return {"state": state, "data_points": sum(g["data_points"] for g in goals.values()),

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from textual.pilot import Pilot
 from textual.coordinate import Coordinate
+from textual.pilot import Pilot
 from textual.widgets import DataTable
 from tui_helpers import TuiWorkspace, drive, until
 
@@ -46,7 +46,10 @@ def table(app: BctuiApp) -> DataTable[object]:
 
 def names(app: BctuiApp) -> list[str]:
     t = table(app)
-    return [str(t.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value) for row in range(t.row_count)]
+    return [
+        str(t.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value)
+        for row in range(t.row_count)
+    ]
 
 
 def test_space_toggles_one_line_and_keeps_the_comments(workspace: TuiWorkspace) -> None:

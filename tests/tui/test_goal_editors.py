@@ -9,7 +9,7 @@ from typing import Any
 
 from textual.coordinate import Coordinate
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Label, OptionList, Static
+from textual.widgets import DataTable, Label, OptionList, SelectionList, Static
 from tui_helpers import TuiWorkspace, drive, sandbox_config, until
 
 from bctui.engine import lookups
@@ -30,7 +30,7 @@ from bctui.tui.app import BctuiApp
 from bctui.tui.screens.dry_run import DryRunScreen
 from bctui.tui.screens.export_goal import ExportGoalScreen
 from bctui.tui.screens.import_goal import ImportGoalScreen
-from bctui.tui.widgets.audience_picker import AudiencePicker
+from bctui.tui.widgets.audience_picker import AudiencePicker, CampaignFilter
 from bctui.tui.widgets.mapping_grid import MappingGrid
 
 VIP = {"name": "vip", "match": "all", "rules": [{"property": "points", "op": "gte", "value": 10}]}
@@ -375,8 +375,63 @@ def test_dry_run_saves_unsaved_changes_first(workspace: TuiWorkspace, sandbox: S
         await pilot.press("ctrl+a", *"first_name", "tab", *"first_name", "ctrl+d")
         await until(pilot, lambda: isinstance(app.screen, DryRunScreen))
         await until(pilot, lambda: app.screen.has_class("-over"), timeout=30)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ExportGoalScreen))
+        await pilot.press("escape")  # saved: nothing to ask about
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ConnectionsScreen")
 
     drive(app, scenario)
     goal = load_config(workspace.paths.config).connections[0].goals[0]
     assert isinstance(goal, ExportGoal)
     assert ExportMapping("property", "first_name", "first_name") in goal.mappings
+
+
+def test_campaign_filter_loads_only_on_demand_and_saves_the_checked_ones(
+    live_workspace: Callable[..., TuiWorkspace], sandbox: Sandbox
+) -> None:
+    workspace = live_workspace()
+    app = workspace.app()
+    audience = Audience(segment_id(sandbox, "All Users"), "All Users")
+    rules = ((IdentifierPair("external_id", "braze_external_id"),),)
+    chosen: list[str] = []
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await open_import(pilot, None, ImportGoal("Braze test users", audience, rules))
+        campaigns = app.screen.query_one(CampaignFilter)
+        await until(pilot, lambda: list_loaded(app))
+        assert not campaigns.loaded and not campaigns.display  # nothing asked of Braze
+        await pilot.press("ctrl+o")
+        listing = campaigns.query_one("#campaign-list", SelectionList)
+        await until(pilot, lambda: listing.option_count > 0)
+        first = str(listing.get_option_at_index(0).value)
+        assert first in {c.id for c in sandbox.sim.catalog.campaigns}
+        chosen.append(first)
+        await pilot.press("space")  # the highlighted first campaign
+        await until(pilot, lambda: campaigns.chosen == (first,))
+        assert "1 chosen" in text_of(app, "#campaign-summary")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.config.connections[0].goals)
+
+    drive(app, scenario)
+    goal = load_config(workspace.paths.config).connections[0].goals[0]
+    assert isinstance(goal, ImportGoal)
+    assert goal.audience.campaign_ids == tuple(chosen)
+
+
+def test_property_names_complete_from_the_store(workspace: TuiWorkspace, sandbox: Sandbox) -> None:
+    workspace.write_config(_export_config(sandbox))
+    load_profiles(workspace)
+    app = workspace.app()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await open_export(pilot, "VIPs to Braze")
+        editor = app.screen
+        assert isinstance(editor, ExportGoalScreen)
+        await until(pilot, lambda: editor.properties.names)
+        await pilot.press("ctrl+a", *"poi")
+        await until(pilot, lambda: getattr(app.focused, "_suggestion", "") == "points")
+        await pilot.press("right")
+        grid = app.screen.query_one(MappingGrid)
+        await until(pilot, lambda: grid.rows[1]["value"] == "points")
+
+    drive(app, scenario)

@@ -21,6 +21,7 @@ from run_records import (
 )
 from textual.pilot import Pilot
 from textual.widgets import Label, RichLog
+from tui_helpers import FIXED_NOW, TuiWorkspace
 
 from bctui.engine.runs.events import Event
 from bctui.engine.runs.lock import RunLock
@@ -30,7 +31,6 @@ from bctui.tui.app import BctuiApp
 from bctui.tui.screens.run import RunScreen
 from bctui.tui.widgets.run_progress import GoalProgressView
 from bctui.tui.widgets.run_strip import RunStrip
-from tui_helpers import FIXED_NOW, TuiWorkspace
 
 REPO = Path(__file__).resolve().parents[2]
 FAST_WAIT = {"poll_seconds": 0.1, "quiet_seconds": 0.5, "timeout_minutes": 1}
@@ -69,8 +69,13 @@ def finish(process: subprocess.Popen[str]) -> tuple[int, str]:
     return process.returncode, err
 
 
-async def until(pilot: Pilot[None], condition: Callable[[], object], what: str,
-                timeout: float = 20.0, step: Callable[[], object] | None = None) -> None:
+async def until(
+    pilot: Pilot[None],
+    condition: Callable[[], object],
+    what: str,
+    timeout: float = 20.0,
+    step: Callable[[], object] | None = None,
+) -> None:
     """Pause the pilot until `condition()` holds (calling `step` each time); fail naming `what`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -93,9 +98,11 @@ def log_text(screen: RunScreen) -> str:
     return "\n".join(line.text for line in screen.query_one("#run-log", RichLog).lines)
 
 
-def scenario(app: BctuiApp, body: Callable[[Pilot[None]], Awaitable[None]],
-             size: tuple[int, int] = (100, 30)) -> None:
+def scenario(
+    app: BctuiApp, body: Callable[[Pilot[None]], Awaitable[None]], size: tuple[int, int] = (100, 30)
+) -> None:
     """Run `body` against the app in a headless terminal."""
+
     async def main() -> None:
         async with app.run_test(size=size) as pilot:
             await body(pilot)

@@ -37,7 +37,10 @@ def _prepare(live_workspace: Callable[..., TuiWorkspace], profiles: int) -> TuiW
         encoding="utf-8",
     )
     workspace.paths.ensure_state_dir()
-    with ProfileStore(workspace.paths.state_dir / "profiles.db") as store, store.transaction() as tx:
+    with (
+        ProfileStore(workspace.paths.state_dir / "profiles.db") as store,
+        store.transaction() as tx,
+    ):
         for i in range(profiles):
             tx.apply(ProfileWrite(None, updates=[
                 ("braze_external_id", "set", f"u{i}"), ("email", "set", f"u{i}@example.com")
@@ -64,8 +67,9 @@ def _open_ui(workspace: TuiWorkspace) -> tuple[int, int]:
     pid, fd = pty.fork()
     if pid == 0:  # the child: the UI, as a user starts it
         os.environ["COLUMNS"], os.environ["LINES"] = "100", "30"
-        os.execv(sys.executable, [sys.executable, "-m", "bctui", "--config",
-                 str(workspace.paths.config), "--state-dir", str(workspace.paths.state_dir)])  # fmt: skip
+        paths = workspace.paths
+        argv = ["-m", "bctui", "--config", str(paths.config), "--state-dir", str(paths.state_dir)]
+        os.execv(sys.executable, [sys.executable, *argv])
     return pid, fd
 
 
@@ -88,7 +92,9 @@ def _drain(fd: int, seconds: float) -> bytes:
 @pytest.mark.slow
 @pytest.mark.parametrize("kill", [signal.SIGHUP, signal.SIGKILL], ids=["SIGHUP", "SIGKILL"])
 def test_a_run_started_in_the_ui_outlives_the_ui(
-    live_workspace: Callable[..., TuiWorkspace], sandbox, kill: signal.Signals  # type: ignore[no-untyped-def]
+    live_workspace: Callable[..., TuiWorkspace],
+    sandbox,
+    kill: signal.Signals,  # type: ignore[no-untyped-def]
 ) -> None:
     sandbox.sim.configure(latency_ms=300.0)  # long enough to kill the UI mid-run
     workspace = _prepare(live_workspace, 3000)

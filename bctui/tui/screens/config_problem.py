@@ -3,8 +3,10 @@ go on once the file is fixed."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
@@ -16,7 +18,7 @@ class ConfigProblemScreen(Screen[None]):
     """The validator's findings for an invalid connections.toml."""
 
     HELP_TITLE = "connections.toml has problems"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "retry", "Reload", id="problem-reload", tooltip="Read the fixed file again"),
         Binding("q", "app.quit", "Quit", id="problem-quit"),
     ]

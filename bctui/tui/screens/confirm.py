@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
@@ -15,7 +16,7 @@ from textual.widgets import Button, Input, Label, Static
 class ConfirmModal(ModalScreen[bool]):
     """Ask before something that cannot be undone; dismisses True to go ahead."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,n", "cancel", "Cancel", id="confirm-cancel"),
         Binding("y", "confirm", "Yes", id="confirm-yes"),
     ]
@@ -52,7 +53,9 @@ class ConfirmModal(ModalScreen[bool]):
 class PromptModal(ModalScreen[str | None]):
     """Ask for one line of text; `check` returns what is wrong with it ('' when fine)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt-cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="prompt-cancel")
+    ]
 
     def __init__(
         self,

@@ -4,13 +4,14 @@ follows the highlighted connection's run."""
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from datetime import datetime
+from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.coordinate import Coordinate
 from textual.screen import Screen
@@ -22,8 +23,8 @@ from bctui.engine.runs import state as st
 from bctui.engine.runs.launch import RunHandle, launch_run
 from bctui.engine.runs.runner import RunOptions
 from bctui.engine.runs.tail import run_position
-from bctui.engine.secrets import secret_name_for
 from bctui.engine.schedule import describe_schedule, next_run
+from bctui.engine.secrets import secret_name_for
 from bctui.errors import BctuiError
 from bctui.tui.app import BctuiApp, RunsSnapshot
 from bctui.tui.format import ago, short_time
@@ -44,7 +45,7 @@ class ConnectionsScreen(Screen[None]):
     CSS_PATH = "connections.tcss"
     HELP_TITLE = "Connections"
     AUTO_FOCUS = "#connections"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_connection", "On/off", id="connections-toggle",
                 tooltip="Switch the highlighted connection on or off (scheduled runs need on)"),
         Binding("enter", "open", "Open", id="connections-open", priority=True,
@@ -98,6 +99,17 @@ class ConnectionsScreen(Screen[None]):
         yield RunStrip(id="run-strip")
         yield Footer()
 
+    # Actions on the highlighted connection are greyed out while there is none.
+    _ROW_ACTIONS = frozenset({
+        "open", "toggle_connection", "run", "run_with_options", "favorite", "copy", "rename",
+        "delete", "view_run", "cancel_run",
+    })  # fmt: skip
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self._ROW_ACTIONS and not self._rows:
+            return None
+        return True
+
     def _header(self) -> str:
         config = str(self.bctui.paths.config)
         home = str(Path.home())
@@ -112,8 +124,16 @@ class ConnectionsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#connections-filter", Input).display = False
         self.bctui.config_changed.subscribe(self, self._config_changed)
-        self.bctui.runs_changed.subscribe(self, self._runs_changed)
         self._rebuild()
+
+    def on_screen_suspend(self) -> None:
+        # Under another screen, every message handled here repaints all of the screen on top
+        # (Textual redraws covered screens): no polls while covered, catch up on resume.
+        self.bctui.runs_changed.unsubscribe(self)
+
+    def on_screen_resume(self) -> None:
+        self.bctui.runs_changed.subscribe(self, self._runs_changed)
+        self._runs_changed(self.bctui.runs)
 
     def on_resize(self) -> None:
         self.query_one("#connections-header", Label).update(self._header())
@@ -203,7 +223,8 @@ class ConnectionsScreen(Screen[None]):
         if status == history.RunStatus.RUNNING:
             holder = snapshot.running[name]
             position = run_position(self.bctui.paths.runs_dir / f"{holder.run_id}.jsonl")
-            share = f" {position.fraction:.0%}" if position and position.fraction is not None else ""
+            fraction = position.fraction if position else None
+            share = f" {fraction:.0%}" if fraction is not None else ""
             return Text(f"⟳ running{share}", style=f"bold {theme.get('accent', 'cyan')}")
         if record is None:
             return Text("never", style="dim")
@@ -234,6 +255,7 @@ class ConnectionsScreen(Screen[None]):
         self._restore_cursor(selected)
         self._show_empty()
         self._strip_follow()
+        self.refresh_bindings()
 
     def _update_rows(self) -> None:
         """Change only the cells that changed (a poll every second must cost little)."""

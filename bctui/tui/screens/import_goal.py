@@ -52,7 +52,7 @@ class ImportGoalScreen(GoalEditorBase):
             yield Label("Audience (Braze segment)", classes="section")
             yield AudiencePicker(self.conn, secrets, goal.audience, id="audience")
             yield Label("", id="err-audience", classes="field-error")
-            yield Label(self._campaign_summary(), id="campaign-summary")
+            yield Label("", id="campaign-summary")
             yield CampaignFilter(self.conn, secrets, goal.audience.campaign_ids, id="campaigns")
             with Horizontal(classes="row"):
                 yield Label("Identifiers", classes="row-label")
@@ -86,15 +86,10 @@ class ImportGoalScreen(GoalEditorBase):
 
     def on_mount(self) -> None:
         self.query_one(CampaignFilter).display = False
+        self._show_campaign_summary()
         self.show_problems({}, {})
 
     # -- building the goal ---------------------------------------------------------------
-
-    def _campaign_summary(self) -> str:
-        ids = self.goal.audience.campaign_ids
-        if not ids:
-            return "Campaigns: any — ctrl+o narrows to receivers of chosen campaigns"
-        return f"Campaigns: receivers of any of {len(ids)} chosen — ctrl+o shows them"
 
     def build_goal(self) -> tuple[ImportGoal | None, dict[str, str], RowErrors]:
         fields: dict[str, str] = {}
@@ -140,20 +135,28 @@ class ImportGoalScreen(GoalEditorBase):
 
     @on(CampaignFilter.Changed)
     def _campaigns_changed(self, message: CampaignFilter.Changed) -> None:
-        ids = message.campaign_ids
-        summary = "Campaigns: any (none checked)" if not ids else (
-            f"Campaigns: receivers of any of {len(ids)} checked"
+        self._show_campaign_summary()
+
+    def _show_campaign_summary(self) -> None:
+        panel = self.query_one(CampaignFilter)
+        ids = panel.chosen
+        what = "any" if not ids else f"receivers of any of {len(ids)} chosen"
+        key = "ctrl+o hides the list" if panel.display else (
+            "ctrl+o shows them" if ids else "ctrl+o narrows to receivers of chosen campaigns"
         )  # fmt: skip
-        self.query_one("#campaign-summary", Label).update(summary + " — ctrl+o hides the list")
+        self.query_one("#campaign-summary", Label).update(f"Campaigns: {what} — {key}")
 
     def action_campaigns(self) -> None:
         """Show or hide the campaign filter (fetched the first time it is shown)."""
         panel = self.query_one(CampaignFilter)
         panel.display = not panel.display
+        self._show_campaign_summary()
         if panel.display:
             panel.load()
             panel.scroll_visible()
-            panel.query_one("#campaign-list").focus()
+            listing = panel.query_one("#campaign-list")
+            if listing.display:
+                listing.focus()
 
     def action_reload_segments(self) -> None:
         """Fetch the segment list again."""

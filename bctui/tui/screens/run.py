@@ -79,9 +79,7 @@ class RunScreen(Screen[None]):
             yield Label("", id="run-state")
         yield VerticalScroll(id="run-goals", can_focus=False)
         yield Label("", id="run-result")
-        log = RichLog(
-            id="run-log", max_lines=MAX_LOG_LINES, wrap=True, markup=False, min_width=20
-        )
+        log = RichLog(id="run-log", max_lines=MAX_LOG_LINES, wrap=True, markup=False, min_width=20)
         log.border_title = "Log"
         log.border_subtitle = "following (l stops)"
         yield log

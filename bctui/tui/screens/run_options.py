@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, Select, Static
@@ -16,7 +18,7 @@ from bctui.engine.runs.runner import RunOptions
 class RunOptionsModal(ModalScreen[RunOptions | None]):
     """Choose what a run does before it starts."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="run-options-cancel"),
         Binding("ctrl+r", "start", "Start", id="run-options-start", tooltip="Start the run"),
     ]

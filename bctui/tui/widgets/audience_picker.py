@@ -420,6 +420,9 @@ class CampaignFilter(Vertical):
             ]
         )
         listing.display = True
+        if self.display and listing.option_count:
+            listing.highlighted = 0
+            listing.focus()  # the user just asked for the list
 
     @on(SelectionList.SelectedChanged, "#campaign-list")
     def _changed(self, event: SelectionList.SelectedChanged[Any]) -> None:

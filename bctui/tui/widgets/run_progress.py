@@ -10,7 +10,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -271,7 +271,17 @@ STATE_CLASSES: Final = {
 }
 
 
-# -- the widget ----------------------------------------------------------------------------------
+# -- the widgets ---------------------------------------------------------------------------------
+
+
+class StillProgressBar(ProgressBar):
+    """A ProgressBar that repaints only when its progress changes: without an ETA shown, its
+    once-a-second tick has nothing to draw (and a tick on a covered screen would make the screen
+    on top repaint whole)."""
+
+    def update(self, **changes: Any) -> None:
+        if changes:
+            super().update(**changes)
 
 
 class GoalProgressView(Vertical):
@@ -316,7 +326,7 @@ class GoalProgressView(Vertical):
         with Horizontal(classes="goal-line"):
             yield Label(classes="goal-title")
             yield Label(classes="goal-phase")
-            yield ProgressBar(total=1, show_percentage=False, show_eta=False)
+            yield StillProgressBar(total=1, show_percentage=False, show_eta=False)
             yield Label(classes="goal-amount")
         yield Label(classes="goal-counts")
         with Horizontal(classes="goal-line goal-throughput"):
@@ -392,4 +402,3 @@ def state_words(progress: RunProgress) -> tuple[str, str]:
         case "CANCELLED":
             return "⊘ cancelled", "-cancelled"
     return "⟳ running", "-running"
-

@@ -74,10 +74,9 @@ class RunStrip(Vertical):
 
         app = self.app
         assert isinstance(app, BctuiApp)
-        if not self.screen.is_current:
-            # Covered by another screen (the run panel): whatever changes here would make the
-            # screen on top repaint the regions underneath, so stop following until shown again.
-            connection = None
+        if not self.screen.is_active:
+            self._pause()
+            return
         holder = app.runs.running.get(connection) if connection else None
         key = (connection, holder.run_id if holder is not None else None)
         if key != self._key:
@@ -104,9 +103,20 @@ class RunStrip(Vertical):
     @on(RunFollowEnded)
     def _updated(self, message: RunViewUpdated | RunFollowEnded) -> None:
         message.stop()
-        if message.token == self._token:
-            self._progress = message.progress
-            self._draw()
+        if message.token != self._token:
+            return
+        if not self.screen.is_active:
+            self._pause()
+            return
+        self._progress = message.progress
+        self._draw()
+
+    def _pause(self) -> None:
+        """Stop following while covered: changes under another screen make that screen repaint
+        all of itself. The next show() (the app polls every second) follows again."""
+        self._stop.set()
+        self._token += 1
+        self._key = (None, None)
 
     # -- drawing ---------------------------------------------------------------------------
 
@@ -135,6 +145,7 @@ class RunStrip(Vertical):
         if shown == self._shown:
             return
         self._shown = shown
+        self.display = connection is not None  # no connection highlighted: no empty box
         self.border_title = head
         self.set_class(live, "-running")
         view = self.query_one(GoalProgressView)
