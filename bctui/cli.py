@@ -6,11 +6,13 @@ import argparse
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from bctui import __version__
-from bctui.commands import config_cmds, profile_cmds, run_cmds, scheduler_cmds, secret_cmds
-from bctui.commands.context import Context
 from bctui.errors import BctuiError, ExitCode
+
+if TYPE_CHECKING:
+    from bctui.commands.context import Context
 
 EXIT_CODES = """\
 exit codes:
@@ -26,7 +28,7 @@ exit codes:
 stdout carries data, stderr carries progress and diagnostics.
 """
 
-Handler = Callable[[Context, argparse.Namespace], int]
+Handler = Callable[["Context", argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="where profiles, secrets and run logs live (default: "
         "$BCTUI_STATE_DIR, else the user state directory)",
     )
+    from bctui.commands import config_cmds, profile_cmds, run_cmds, scheduler_cmds, secret_cmds
+
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     config_cmds.register(commands)
     profile_cmds.register(commands)
@@ -69,6 +73,36 @@ def _register_optional(commands: argparse._SubParsersAction[argparse.ArgumentPar
     demo_cmds.register(commands)
 
 
+def _only_global_options(words: list[str]) -> tuple[str | None, str | None] | None:
+    """(config, state dir) when `words` hold nothing but those two options, else None."""
+    found: dict[str, str] = {}
+    rest = iter(words)
+    for word in rest:
+        name, eq, value = word.partition("=")
+        if name not in ("--config", "--state-dir") or name in found:
+            return None
+        if not eq:
+            value = next(rest, "")
+            if not value or value.startswith("-"):
+                return None  # let argparse say what is missing
+        found[name] = value
+    return found.get("--config"), found.get("--state-dir")
+
+
+def _ui_for(config: str | None, state_dir: str | None) -> int:
+    from bctui.engine.paths import Paths
+
+    try:
+        paths = Paths.resolve(config, state_dir)
+    except BctuiError as exc:
+        print(f"bctui: {exc.render()}", file=sys.stderr)
+        return exc.exit_code
+    from bctui.tui.app import BctuiApp
+
+    BctuiApp(paths).run()
+    return ExitCode.OK
+
+
 def _open_ui(context: Context, args: argparse.Namespace) -> int:
     """`bctui` on a terminal: the Textual UI (imported only here)."""
     from bctui.tui.app import BctuiApp
@@ -83,6 +117,13 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `bctui` console script."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    ui_paths = _only_global_options(words)
+    if ui_paths is not None and sys.stdin.isatty() and sys.stdout.isatty():
+        # Straight to the UI: its first screen should not wait for every command to load.
+        return _ui_for(*ui_paths)
+    from bctui.commands.context import Context
+
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler | None = getattr(args, "handler", None)
@@ -109,9 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.CANCELLED
     except OSError as exc:
         # A file or directory bctui was pointed at could not be used: say which, no traceback.
-        where = f": {exc.filename}" if exc.filename else ""
+        place = f": {exc.filename}" if exc.filename else ""
         print(
-            f"bctui: {exc.strerror or exc}{where} — check the path and its permissions",
+            f"bctui: {exc.strerror or exc}{place} — check the path and its permissions",
             file=sys.stderr,
         )
         return ExitCode.FAILED

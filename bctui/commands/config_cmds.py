@@ -7,9 +7,7 @@ from datetime import UTC, datetime
 
 from bctui.commands.context import Context
 from bctui.commands.output import note, print_json, print_table
-from bctui.engine.notify import config_warnings as notify_warnings
 from bctui.engine.schedule import describe_schedule, next_run, short_time
-from bctui.engine.scheduler import NOT_RUNNING, scheduler_status
 from bctui.engine.secrets import SecretError, resolve
 from bctui.engine.summary import connection_summary as connection_summary  # its old home
 from bctui.engine.summary import goal_counts
@@ -38,6 +36,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def validate(ctx: Context, args: argparse.Namespace) -> int:
     """Load the config (raising ConfigError on problems) and check secret references."""
+    from bctui.engine.notify import config_warnings as notify_warnings  # smtplib: only here
+
     config = ctx.config
     warnings = 0
     for conn in config.connections:
@@ -75,6 +75,8 @@ def list_connections(ctx: Context, args: argparse.Namespace) -> int:
     """The connections table (or JSON lines)."""
     config = ctx.config
     now = datetime.now(UTC)
+    from bctui.engine.scheduler import NOT_RUNNING, scheduler_status  # only `list` needs it
+
     scheduler = scheduler_status(ctx.paths)
     if args.json:
         for conn in config.connections:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from bctui.commands.context import Context
 from bctui.commands.output import note
-from bctui.commands.render import renderer_for_stderr
 from bctui.commands.run_cmds import STATE_EXIT, print_summary
 from bctui.engine.models import Config
 from bctui.engine.paths import Paths
@@ -132,6 +131,8 @@ def _run(
     config: Config, paths: Paths, options: RunOptions, cancel: CancelToken, title: str
 ) -> RunResult:
     note(f"\n== run {title}")
+    from bctui.commands.render import renderer_for_stderr
+
     renderer = renderer_for_stderr()
     try:
         result = run_connection(

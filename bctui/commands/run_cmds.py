@@ -9,7 +9,6 @@ from typing import Any
 
 from bctui.commands.context import Context
 from bctui.commands.output import note, print_json, print_table
-from bctui.commands.render import PlainRenderer, RichRenderer, describe, renderer_for_stderr
 from bctui.engine.runs import history
 from bctui.engine.runs import state as st
 from bctui.engine.runs.context import CancelToken
@@ -121,6 +120,8 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     config = ctx.config
     cancel = CancelToken()
     restore = install_signal_handlers(cancel)
+    from bctui.commands.render import renderer_for_stderr  # Rich: only when a run prints
+
     renderer = renderer_for_stderr()
     try:
         result = run_connection(
@@ -266,6 +267,8 @@ def _find_run(ctx: Context, target: str) -> st.RunRecord:
 
 def show_run(ctx: Context, run_id: str, *, as_json: bool) -> int:
     """A run's log, as text or raw JSON lines."""
+    from bctui.engine.runs.describe import describe
+
     record = _find_run(ctx, run_id)
     path = history.wait_for_log(ctx.paths, record)
     if as_json:
@@ -285,7 +288,9 @@ def watch(ctx: Context, args: argparse.Namespace) -> int:
     """Follow a run's events until it ends (or its process dies)."""
     record = _find_run(ctx, args.target)
     history.wait_for_log(ctx.paths, record)
-    renderer: PlainRenderer | RichRenderer = renderer_for_stderr()
+    from bctui.commands.render import renderer_for_stderr
+
+    renderer = renderer_for_stderr()
     final: RunFinished | None = None
     try:
         for event in history.follow_run(ctx.paths, record.connection, record.id):

@@ -6,7 +6,6 @@ workers, never from its event loop.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -42,6 +41,8 @@ def needed_permissions(conn: Connection) -> set[str]:
 def check_key(endpoint: str, key: Secret) -> PermissionReport:
     """Test the key against each of the six permissions, writing nothing (blocks; not for use
     inside a running event loop)."""
+    import asyncio  # only a check needs an event loop of its own
+
     return asyncio.run(_permissions(endpoint, key))
 
 

@@ -1,10 +1,10 @@
 """Edit `connections.toml` from the UI without reformatting it.
 
-`ConfigDocument` remembers the exact bytes it read. `save` refuses to write when the file changed
-since, applies only the difference between the model read and the new model to a tomlkit
-document of the original text (so comments, blank lines, key order, quoting and the inline or
-standard form of every untouched table survive), validates the result strictly and replaces the
-file atomically.
+`ConfigDocument` (in `config_document`) remembers the exact bytes it read. Its `save` refuses to
+write when the file changed since, applies only the difference between the model read and the new
+model to a tomlkit document of the original text (so comments, blank lines, key order, quoting and
+the inline or standard form of every untouched table survive), validates the result strictly and
+replaces the file atomically.
 
 How a difference is applied: connections, goals and segments are matched by name (following
 the renames the caller gives), and updated key by key against the plain-dict form of
@@ -16,110 +16,23 @@ blank line between) belongs to that table and moves with it.
 
 from __future__ import annotations
 
-import contextlib
 import operator
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import tomlkit
 from tomlkit.container import Container
-from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Comment, InlineTable, Item, Key, Null, Table, Whitespace
 
 from bctui.engine import config_write as cw
-from bctui.engine.config import ConfigError, Issue, parse_config
-from bctui.engine.fileio import atomic_write
+from bctui.engine.config_document import ConfigChangedOnDisk, ConfigDocument
 from bctui.engine.models import Config
-from bctui.errors import BctuiError, ExitCode
 
 _Parent = Container | Table
 _BOM = "\ufeff"
 
-
-class ConfigChangedOnDisk(BctuiError):
-    """connections.toml changed on disk since it was read; nothing was written."""
-
-    exit_code = ExitCode.CONFIG
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(
-            f"{path.name} was changed on disk since bctui read it; nothing was saved",
-            where=str(path),
-            fix="reload it (your edit is lost) and make the change again",
-        )
-
-
-class ConfigDocument:
-    """connections.toml as read: the validated model plus the text it came from."""
-
-    def __init__(self, path: Path, config: Config, raw: bytes | None) -> None:
-        self.path = Path(path)
-        self.config = config
-        self._raw = raw  # the exact bytes read; None when there was no file
-
-    @property
-    def exists(self) -> bool:
-        """False when there was no file yet."""
-        return self._raw is not None
-
-    @classmethod
-    def load(cls, path: Path) -> ConfigDocument:
-        """Read and validate `path`; a missing file gives an empty document."""
-        path = Path(path)
-        raw = _read(path)
-        if raw is None:
-            return cls(path, Config(), None)
-        return cls(path, parse_config(_decode(raw, path), path), raw)
-
-    def changed_on_disk(self) -> bool:
-        """True when the file's bytes differ from those read (or it appeared or vanished)."""
-        try:
-            return _read(self.path) != self._raw
-        except ConfigError:
-            return True
-
-    def save(
-        self,
-        new: Config,
-        *,
-        renamed_connections: Mapping[str, str] | None = None,
-        renamed_goals: Mapping[tuple[str, str], str] | None = None,
-        renamed_segments: Mapping[str, str] | None = None,
-    ) -> ConfigDocument:
-        """Write `new`, changing only what differs from `self.config`; the document written.
-
-        `renamed_connections` and `renamed_segments` map old names to new ones;
-        `renamed_goals` maps (new connection name, old goal name) to the new goal name.
-        Raises `ConfigChangedOnDisk` (nothing written) when the file changed since it was read,
-        and `ConfigError` (nothing written) when the result does not validate.
-        """
-        if self.changed_on_disk():
-            raise ConfigChangedOnDisk(self.path)
-        text = cw.to_toml(new)
-        if self._raw is not None:
-            # A layout the in-place edit does not handle gets the documented one instead.
-            with contextlib.suppress(_Unsupported, TOMLKitError):
-                text = edit_text(
-                    _decode(self._raw, self.path),
-                    self.config,
-                    new,
-                    renamed_connections=renamed_connections or {},
-                    renamed_goals=renamed_goals or {},
-                    renamed_segments=renamed_segments or {},
-                )
-        written = parse_config(text, self.path)
-        if written != new and written != parse_config(cw.to_toml(new), self.path):
-            # The in-place edit met a layout it does not handle (say, dotted keys): rather
-            # than save the wrong settings, write the whole file in the documented layout.
-            text = cw.to_toml(new)
-            written = parse_config(text, self.path)
-        data = text.encode("utf-8")
-        if data != self._raw:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(self.path, data)
-        return ConfigDocument(self.path, written, data)
+__all__ = ["ConfigChangedOnDisk", "ConfigDocument", "Unsupported", "edit_text"]
 
 
 def edit_text(
@@ -187,34 +100,6 @@ def edit_text(
 
 
 # -- reading -----------------------------------------------------------------------------------
-
-
-def _read(path: Path) -> bytes | None:
-    """The file's bytes, or None when there is no file."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ConfigError(
-            path,
-            [
-                Issue(
-                    (),
-                    f"cannot read the file: {exc.strerror}",
-                    "check that it is a readable file (not a directory) and its permissions",
-                )
-            ],
-        ) from None
-
-
-def _decode(raw: bytes, path: Path) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(
-            path, [Issue((), "the file is not UTF-8 text", "save it as UTF-8 and try again")]
-        ) from None
 
 
 # -- key-by-key updates ------------------------------------------------------------------------
@@ -301,7 +186,7 @@ def _entry(parent: _Parent, key: str) -> Item | None:
         return None
     item = parent.item(key)
     if not isinstance(item, Item):  # a table split over several places (dotted keys, say)
-        raise _Unsupported(key)
+        raise Unsupported(key)
     return item
 
 
@@ -369,7 +254,7 @@ def _sync_tables(
     aot = _entry(parent, key) if old_items else None
     old_tables: list[Table] = list(aot.body) if isinstance(aot, AoT) else []
     if len(old_tables) != len(old_items):
-        raise _Unsupported(key)
+        raise Unsupported(key)
     by_name = {
         renames.get(item["name"], item["name"]).casefold(): index
         for index, item in enumerate(old_items)
@@ -427,7 +312,7 @@ def _snippet_table(text: str, *path: str) -> Table:
     return item
 
 
-class _Unsupported(Exception):
+class Unsupported(Exception):
     """The file's layout is one the in-place edit does not handle."""
 
 

@@ -44,7 +44,7 @@ def save_config(config: Config, path: Path) -> None:
     A malformed file may hold hand edits the user has not finished: it is never overwritten. An
     existing file is edited in place, so its comments and layout survive.
     """
-    from bctui.engine.config_edit import ConfigDocument  # config_edit builds on this module
+    from bctui.engine.config_document import ConfigDocument  # it builds on this module
 
     ConfigDocument.load(path).save(config)
 

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from bctui.engine.config_edit import ConfigDocument
+from bctui.engine.config_document import ConfigDocument
 from bctui.engine.models import Config
 from bctui.engine.paths import Paths
 from bctui.engine.runs import state as st

@@ -5,12 +5,28 @@ Nothing here imports Textual or Rich; moto is imported only when an S3 server st
 
 from __future__ import annotations
 
-from bctui.sandbox.exports import ExportJob, S3Config
-from bctui.sandbox.s3server import S3Server
-from bctui.sandbox.sandbox import Sandbox
-from bctui.sandbox.server import BrazeServer
-from bctui.sandbox.settings import SimulatorSettings
-from bctui.sandbox.simulator import Simulator
+from typing import TYPE_CHECKING
+
+from bctui.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from bctui.sandbox.exports import ExportJob, S3Config
+    from bctui.sandbox.s3server import S3Server
+    from bctui.sandbox.sandbox import Sandbox
+    from bctui.sandbox.server import BrazeServer
+    from bctui.sandbox.settings import SimulatorSettings
+    from bctui.sandbox.simulator import Simulator
+
+# Loaded on first use: `bctui --help` registers the sandbox's arguments without starting it.
+_EXPORTS = {
+    "ExportJob": "bctui.sandbox.exports",
+    "S3Config": "bctui.sandbox.exports",
+    "S3Server": "bctui.sandbox.s3server",
+    "Sandbox": "bctui.sandbox.sandbox",
+    "BrazeServer": "bctui.sandbox.server",
+    "SimulatorSettings": "bctui.sandbox.settings",
+    "Simulator": "bctui.sandbox.simulator",
+}
 
 __all__ = [
     "BrazeServer",
@@ -21,3 +37,6 @@ __all__ = [
     "Simulator",
     "SimulatorSettings",
 ]
+
+
+__getattr__ = lazy_attributes(__name__, _EXPORTS)

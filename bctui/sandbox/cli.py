@@ -8,11 +8,13 @@ import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bctui.errors import BctuiError, ExitCode
-from bctui.sandbox.sandbox import Sandbox
 from bctui.sandbox.settings import SimulatorSettings, parse_faults
+
+if TYPE_CHECKING:  # the simulator and its servers load only when a sandbox starts
+    from bctui.sandbox.sandbox import Sandbox
 
 _Handler = Callable[[int, FrameType | None], Any] | int | None
 KEY_ENV = "BCTUI_SANDBOX_BRAZE_API_KEY"
@@ -81,6 +83,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_sandbox(args: argparse.Namespace) -> Sandbox:
     """The (not yet started) sandbox the parsed options describe."""
+    from bctui.sandbox.sandbox import Sandbox
+
     try:
         settings = SimulatorSettings(
             latency_ms=args.latency_ms, bench_mode=args.bench, seed=args.seed, **args.faults

@@ -8,7 +8,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -18,7 +18,7 @@ from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
 from bctui.engine.config import ConfigError, Issue
-from bctui.engine.config_edit import ConfigChangedOnDisk
+from bctui.engine.config_document import ConfigChangedOnDisk
 from bctui.engine.models import Config
 from bctui.engine.paths import Paths
 from bctui.engine.runs import history
@@ -57,7 +57,7 @@ class BctuiApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "bctui"
     # A mode (not the default screen) so that the first screen's own stylesheet is loaded.
-    MODES: ClassVar[dict[str, Callable[[], Screen[None]]]] = {
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
         "connections": lambda: _connections_screen()
     }
     DEFAULT_MODE = "connections"

@@ -45,9 +45,20 @@ def test_run_panel_of_a_finished_run(  # type: ignore[no-untyped-def]
         screen = pilot.app.screen
         assert isinstance(screen, RunScreen)
         await until(pilot, lambda: screen.ended, "the run's log")
-        await pilot.pause()
+        await settled_log(pilot)
 
     assert snap_compare(snapshot_workspace.app(), terminal_size=size, run_before=open_panel)
+
+
+async def settled_log(pilot: Pilot[None]) -> None:
+    """Wait until the log has all its lines: they arrive in batches after the run's end."""
+    log = pilot.app.screen.query_one("#run-log")
+    seen, steady = -1, 0
+    while steady < 5:
+        await pilot.pause(0.02)
+        count = len(log.lines)  # type: ignore[attr-defined]
+        steady = steady + 1 if count == seen else 0
+        seen = count
 
 
 @SIZES

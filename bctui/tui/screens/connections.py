@@ -35,6 +35,9 @@ DEFAULT_ENDPOINT = "https://rest.iad-01.braze.com"
 COLUMNS = (("star", "★"), ("name", "Name"), ("labels", "Labels"), ("on", "On"),
            ("schedule", "Schedule"), ("next", "Next"), ("last", "Last run"))  # fmt: skip
 WIDE_COLUMNS = (("goals", "Goals"), ("description", "Description"))
+# Columns whose text changes while the screen is open keep one width ("✓ 23h ago dry",
+# "⟳ running 100%"; "Dec 24 01:30"), so a poll never shifts the table.
+FIXED_WIDTHS = {"last": 14, "next": 12}
 # Below 100 columns the text columns are cut to these widths, so that "Last run" stays on screen.
 NARROW_WIDTHS = {"name": 16, "labels": 10, "schedule": 17, "description": 0}
 
@@ -82,6 +85,8 @@ class ConnectionsScreen(Screen[None]):
         self.filter_text = ""
         self._rows: dict[str, tuple[object, ...]] = {}
         self._wide = False
+        self._layout = (False, False)
+        self._had_rows = True
 
     @property
     def bctui(self) -> BctuiApp:
@@ -137,9 +142,12 @@ class ConnectionsScreen(Screen[None]):
 
     def on_resize(self) -> None:
         self.query_one("#connections-header", Label).update(self._header())
-        wide = self.size.width >= 140
-        if wide != self._wide or self._rows:
-            self._wide = wide
+        # Rebuild only when the layout changes: past 100 columns texts are no longer cut, past
+        # 140 two more columns show.
+        layout = (self.size.width >= 100, self.size.width >= 140)
+        if layout != self._layout:
+            self._layout = layout
+            self._wide = layout[1]
             self._rebuild()
 
     # -- the table -----------------------------------------------------------------------
@@ -238,7 +246,7 @@ class ConnectionsScreen(Screen[None]):
             case st.CANCELLED:
                 return Text(f"⊘ {when}{dry}", style=theme.get("warning", "yellow"))
             case history.RunStatus.INTERRUPTED:
-                return Text(f"⚠ interrupted {when}", style=theme.get("warning", "yellow"))
+                return Text("⚠ interrupted", style=theme.get("warning", "yellow"))
         return Text(status)
 
     def _rebuild(self) -> None:
@@ -246,7 +254,7 @@ class ConnectionsScreen(Screen[None]):
         selected = self.selected_name()
         table.clear(columns=True)
         for key, label in COLUMNS + (WIDE_COLUMNS if self._wide else ()):
-            table.add_column(label, key=key)
+            table.add_column(label, key=key, width=FIXED_WIDTHS.get(key))
         self._rows = {}
         for conn in self.shown_connections():
             row = self._row(conn)
@@ -255,7 +263,9 @@ class ConnectionsScreen(Screen[None]):
         self._restore_cursor(selected)
         self._show_empty()
         self._strip_follow()
-        self.refresh_bindings()
+        if bool(self._rows) != self._had_rows:  # the row actions turn on or off
+            self._had_rows = bool(self._rows)
+            self.refresh_bindings()
 
     def _update_rows(self) -> None:
         """Change only the cells that changed (a poll every second must cost little)."""
