@@ -35,6 +35,7 @@ class Shot:
     name: str
     keys: Sequence[str] = ()
     settle: float = 0.6  # seconds for live lookups (segments, buckets, counts) to arrive
+    before_first_run: bool = False  # a dry run is worth seeing while everything is still new
 
 
 SHOTS = (
@@ -51,7 +52,8 @@ SHOTS = (
     Shot("run-detail", ("enter", "f6", "enter"), settle=1.0),
     Shot("import-goal", ("enter", "f4", "enter"), settle=2.0),
     Shot("export-goal", ("enter", "f4", "down", "enter"), settle=1.5),
-    Shot("dry-run", ("enter", "f4", "down", "enter", "ctrl+d"), settle=6.0),
+    Shot("dry-run", ("enter", "f4", "down", "enter", "ctrl+d"), settle=6.0, before_first_run=True),
+    Shot("run-panel-live", ("r", "v"), settle=3.0, before_first_run=True),
     Shot("run-panel", ("v",), settle=1.0),
     Shot("run-options", ("R",)),
     Shot("segments", ("s",), settle=1.0),
@@ -95,17 +97,29 @@ def main() -> None:
     try:
         with Sandbox(users=3000, settings=demo.demo_settings()) as sandbox:
             prepared = demo.prepare(directory, sandbox, profiles=2000)
+            wanted = [s for s in SHOTS if not args.only or s.name in args.only]
+            for shot in [s for s in wanted if s.before_first_run]:
+                _save(asyncio.run(take(prepared.paths, shot, (width, height), args.out)))
+            _wait_for_runs(prepared.paths)  # the live shot's run, started from the UI
             run_connection(prepared.config, prepared.paths, demo.CONNECTION, RunOptions())
-            for shot in SHOTS:
-                if args.only and shot.name not in args.only:
-                    continue
-                svg = asyncio.run(take(prepared.paths, shot, (width, height), args.out))
-                print(svg)
-                if shutil.which("rsvg-convert"):
-                    png = svg.with_suffix(".png")
-                    subprocess.run(["rsvg-convert", "-o", str(png), str(svg)], check=True)
+            for shot in [s for s in wanted if not s.before_first_run]:
+                _save(asyncio.run(take(prepared.paths, shot, (width, height), args.out)))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _save(svg: Path) -> None:
+    print(svg)
+    if shutil.which("rsvg-convert"):
+        subprocess.run(["rsvg-convert", "-o", str(svg.with_suffix(".png")), str(svg)], check=True)
+
+
+def _wait_for_runs(paths: Paths) -> None:
+    from bctui.engine.runs import history
+
+    deadline = time.monotonic() + 120
+    while history.running(paths, [demo.CONNECTION]) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":

@@ -266,13 +266,20 @@ class BctuiApp(App[None]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Every action of the current screen, from the same bindings as its footer and help."""
         seen: set[str] = set()
+        titles: set[str] = set()
         for active in screen.active_bindings.values():
             binding = active.binding
-            if not binding.description or binding.action in seen or not active.enabled:
-                continue
-            if binding.action in ("help", "command_palette"):
+            # Only our own actions (they carry ids); widgets' cursor keys are not commands.
+            if (
+                not binding.id
+                or not binding.description
+                or not active.enabled
+                or binding.action in seen
+                or binding.action in ("help", "command_palette")
+            ):
                 continue
             seen.add(binding.action)
+            titles.add(binding.description)
             node = active.node
 
             def run(action: str = binding.action, target: object = node) -> None:
@@ -282,8 +289,18 @@ class BctuiApp(App[None]):
             yield SystemCommand(
                 binding.description, f"{binding.tooltip or binding.description} ({key_text})", run
             )
-        yield from self._navigation_commands(screen)
-        yield SystemCommand("Quit", "Quit bctui (runs keep going)", self.exit)
+        for command in self._navigation_commands(screen):
+            if command.title not in titles:
+                yield command
+        if "Quit" not in titles:
+            yield SystemCommand(
+                "Quit",
+                "Quit bctui (runs keep going)",
+                lambda: self.call_later(self.run_action, "quit"),
+            )
+
+    def _palette_quit(self) -> None:
+        self.call_later(self.run_action, "quit")
 
     def _navigation_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         if self.workspace is None:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class RunHandle:
     connection: str
     log_path: Path  # log_path(paths, run_id)
     stderr_path: Path  # where the process's own output goes
+    started_at: float = 0.0  # when it was launched (epoch seconds)
 
 
 def stderr_path(paths: Paths, run_id: str) -> Path:
@@ -81,6 +83,7 @@ def launch_run(
     paths.ensure_state_dir()
     paths.runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     err_path = stderr_path(paths, run_id)
+    started_at = time.time()
     try:
         with open(err_path, "ab") as err:
             process = subprocess.Popen(
@@ -102,7 +105,9 @@ def launch_run(
     # The launcher is the parent: reap the child when it ends, or it stays a zombie that still
     # answers os.kill(pid, 0) as alive.
     threading.Thread(target=process.wait, name=f"bctui-run-{process.pid}", daemon=True).start()
-    return RunHandle(process.pid, run_id, connection, log_path(paths, run_id), err_path)
+    return RunHandle(
+        process.pid, run_id, connection, log_path(paths, run_id), err_path, started_at
+    )
 
 
 def _child_env() -> dict[str, str]:

@@ -87,6 +87,8 @@ class ConnectionsScreen(Screen[None]):
         self._wide = False
         self._layout = (False, False)
         self._had_rows = True
+        self.launched: dict[str, RunHandle] = {}
+        """The runs started from this screen, by connection: `v` follows one at once."""
 
     @property
     def bctui(self) -> BctuiApp:
@@ -549,21 +551,29 @@ class ConnectionsScreen(Screen[None]):
     def _launch(self, name: str, options: RunOptions) -> None:
         handle: RunHandle = launch_run(self.bctui.paths, name, options, started_by="ui")
         kind = " (dry run)" if options.dry_run else ""
-        self.app.call_from_thread(
-            self.notify, f'run {handle.run_id} of "{name}" started{kind} — v follows it'
-        )
-        self.app.call_from_thread(self.bctui.poll_runs)
+        self.app.call_from_thread(self._launched, handle, kind)
+
+    def _launched(self, handle: RunHandle, kind: str) -> None:
+        self.launched[handle.connection] = handle
+        self.notify(f'run {handle.run_id} of "{handle.connection}" started{kind} — v follows it')
+        self.bctui.poll_runs()
 
     def action_view_run(self) -> None:
         """Open the run panel for the highlighted connection."""
         name = self.selected_name()
         if name is None:
             return
-        if name not in self.bctui.runs.running and name not in self.bctui.runs.latest:
-            self.notify(f'"{name}" has not run yet — r runs it', severity="warning")
-            return
         from bctui.tui.screens.run import RunScreen
 
+        handle = self.launched.get(name)
+        latest = self.bctui.runs.latest.get(name)
+        if handle is not None and (latest is None or latest.started_at < handle.started_at):
+            # Launched a moment ago, before a poll saw it: follow that run, not the last one.
+            self.app.push_screen(RunScreen(name, handle.run_id, pid=handle.pid))
+            return
+        if name not in self.bctui.runs.running and latest is None:
+            self.notify(f'"{name}" has not run yet — r runs it', severity="warning")
+            return
         self.app.push_screen(RunScreen(name))
 
     @work(exit_on_error=False)
