@@ -1,24 +1,20 @@
 """The segment editor: name, match, an ordered list of rules, and the member count as it changes.
 
-A rule's value is typed as text: a number is a number (`1000`), anything else text; quotes force
-text (`"5"`). For `in`, a comma-separated list (`NL, DE`); `exists` takes no value. Comparisons
-(`>`, `≥`, `<`, `≤`) take a number, or an ISO date or time (text that compares as a date).
+The rule rows and how their values are read live in `bctui.tui.widgets.segment_rules`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import ClassVar, Final, Literal, cast
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.suggester import SuggestFromList
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, Select, Static
 
@@ -26,170 +22,18 @@ from bctui.engine.config import Issue
 from bctui.engine.models import Config, ExportGoal
 from bctui.errors import BctuiError
 from bctui.store.properties import property_names
-from bctui.store.segments import OPS, Rule, SegmentDef
-from bctui.store.values import Scalar, numeric
+from bctui.store.segments import Rule, SegmentDef
 from bctui.tui.app import BctuiApp
 from bctui.tui.screens.confirm import ConfirmModal
-from bctui.tui.screens.segments import OP_WORDS, users_of, value_text
+from bctui.tui.screens.segments import users_of
+from bctui.tui.widgets.segment_rules import RuleList, RuleRow, parse_value, typed_value
+
+__all__ = ["RuleRow", "SegmentEditorScreen", "parse_value", "typed_value"]
 
 DEBOUNCE_SECONDS: Final = 0.3
-_COMPARISONS: Final = ("gt", "gte", "lt", "lte")
-_ISO_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}([T ][0-9:.+\-Z]*)?")
 _MATCHES: Final = (("all rules (AND)", "all"), ("any rule (OR)", "any"))
-_PLACEHOLDERS: Final = {
-    "in": "values, comma-separated: NL, DE",
-    "exists": "(no value)",
-    "contains": "text",
-}
 
 FormState = tuple[str, str, tuple[tuple[str, str, str], ...]]
-
-
-def parse_value(op: str, text: str) -> tuple[Scalar | tuple[Scalar, ...] | None, str]:
-    """The rule value typed for `op`, or a problem in the words of `bctui validate`."""
-    word = OP_WORDS[op]
-    text = text.strip()
-    if op == "exists":
-        return None, ""
-    if op == "in":
-        items = _split(text)
-        if not items:
-            return None, '"in" needs a list of values: type them separated by commas (NL, DE)'
-        return tuple(_scalar(item, text_only=False) for item in items), ""
-    if not text:
-        return None, f'"{word}" needs a value'
-    value = _scalar(text, text_only=op == "contains")
-    if op in _COMPARISONS and isinstance(value, str) and not _ISO_DATE.fullmatch(value):
-        return None, (
-            f'"{word}" compares numbers: "{text}" is not a number '
-            "(type a number such as 1000, or an ISO date such as 2026-01-31)"
-        )
-    return value, ""
-
-
-def _scalar(text: str, *, text_only: bool) -> Scalar:
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] == '"':
-        return text[1:-1].replace('\\"', '"')
-    if text_only:
-        return text
-    number = numeric(text)
-    return text if number is None else number
-
-
-def _split(text: str) -> list[str]:
-    """Comma-separated items; a quoted item may hold commas."""
-    items: list[str] = []
-    current = ""
-    quoted = False
-    for char in text:
-        if char == '"' and not current.rstrip().endswith("\\"):
-            quoted = not quoted
-        if char == "," and not quoted:
-            items.append(current)
-            current = ""
-            continue
-        current += char
-    items.append(current)
-    return [item.strip() for item in items if item.strip()]
-
-
-def typed_value(rule: Rule) -> str:
-    """What the value input shows for a rule."""
-    if rule.value is None:
-        return ""
-    if isinstance(rule.value, tuple):
-        return ", ".join(value_text(v) for v in rule.value)
-    return value_text(rule.value)
-
-
-class RuleRow(Vertical):
-    """One rule: property (with completion), op, value, and its problems underneath."""
-
-    def __init__(self, rule: Rule | None, names: list[str]) -> None:
-        super().__init__(classes="rule-row")
-        self.rule = rule
-        self.names = names
-
-    def compose(self) -> ComposeResult:
-        rule = self.rule
-        op = rule.op if rule else "eq"
-        with Horizontal(classes="rule-fields"):
-            yield Input(
-                rule.property if rule else "",
-                placeholder="property",
-                classes="rule-property",
-                suggester=self._suggester(),
-            )
-            yield Select(
-                [(OP_WORDS[o], o) for o in OPS], value=op, allow_blank=False, classes="rule-op"
-            )
-            yield Input(typed_value(rule) if rule else "", classes="rule-value")
-        yield Label("", classes="field-error rule-error")
-
-    def on_mount(self) -> None:
-        self._op_changed(self.op)
-        self.set_error("")
-
-    def _suggester(self) -> SuggestFromList | None:
-        return SuggestFromList(self.names, case_sensitive=True) if self.names else None
-
-    def set_names(self, names: list[str]) -> None:
-        """Offer these property names as completions."""
-        self.names = names
-        self.query_one(".rule-property", Input).suggester = self._suggester()
-
-    @property
-    def op(self) -> str:
-        """The chosen op."""
-        return str(self.query_one(".rule-op", Select).value)
-
-    def raw(self) -> tuple[str, str, str]:
-        """(property, op, value) as typed."""
-        prop = self.query_one(".rule-property", Input).value
-        return prop, self.op, self.query_one(".rule-value", Input).value
-
-    def read(self) -> tuple[Rule | None, str]:
-        """The rule, or what is wrong with it."""
-        prop, op, text = self.raw()
-        prop = prop.strip()
-        problems = []
-        if not prop:
-            problems.append("property: a rule needs a property name")
-        value, problem = parse_value(op, text)
-        if problem:
-            problems.append(f"value: {problem}")
-        if problems:
-            return None, " · ".join(problems)
-        try:
-            return Rule(prop, op, value), ""
-        except ValueError as exc:
-            return None, str(exc)
-
-    def set_error(self, text: str) -> None:
-        """Show (or clear) the message under the rule."""
-        label = self.query_one(".rule-error", Label)
-        label.update(text)
-        label.display = bool(text)
-        self.set_class(bool(text), "-error")
-
-    @on(Select.Changed, ".rule-op")
-    def _select_changed(self, event: Select.Changed) -> None:
-        self._op_changed(str(event.value))
-        self.set_error("")
-
-    @on(Input.Changed)
-    def _typed(self, event: Input.Changed) -> None:
-        self.set_error("")  # the message was about what was there before
-
-    def _op_changed(self, op: str) -> None:
-        value = self.query_one(".rule-value", Input)
-        value.disabled = op == "exists"
-        value.placeholder = _PLACEHOLDERS.get(op, "a number, or text")
-
-    def focus_property(self) -> None:
-        """Put the cursor in the property input."""
-        self.query_one(".rule-property", Input).focus()
 
 
 class SegmentEditorScreen(Screen[None]):
@@ -273,9 +117,7 @@ class SegmentEditorScreen(Screen[None]):
                     yield Select(_MATCHES, value=start.match, allow_blank=False, id="seg-match")
                 yield Label("", id="seg-name-error", classes="field-error")
                 yield Label("Rules", id="seg-rules-title")
-                with Vertical(id="seg-rules"):
-                    for rule in start.rules:
-                        yield RuleRow(rule, self._names)
+                yield RuleList(start.rules, self._names, id="seg-rules")
                 yield Label("", id="seg-no-rules", classes="muted")
                 yield Static(
                     "ctrl+n add rule · ctrl+r remove · f7/f8 move · ctrl+s save · escape back",
@@ -302,7 +144,7 @@ class SegmentEditorScreen(Screen[None]):
     @property
     def rows(self) -> list[RuleRow]:
         """The rule rows, in order."""
-        return list(self.query_one("#seg-rules").query_children(RuleRow))
+        return self.query_one(RuleList).rows
 
     def _state(self) -> FormState:
         name = self.query_one("#seg-name", Input).value
@@ -405,8 +247,7 @@ class SegmentEditorScreen(Screen[None]):
     @on(NamesLoaded)
     def _names_loaded(self, message: NamesLoaded) -> None:
         self._names = message.names
-        for row in self.rows:
-            row.set_names(message.names)
+        self.query_one(RuleList).set_names(message.names)
         shown = ", ".join(message.names[:60]) or "none yet (load profiles first)"
         self.query_one("#seg-properties", Static).update(f"Properties in the store:\n{shown}")
 
@@ -420,13 +261,7 @@ class SegmentEditorScreen(Screen[None]):
 
     async def action_add_rule(self) -> None:
         """Add a rule below the focused one (or at the end)."""
-        row = RuleRow(None, self._names)
-        current = self._focused_row()
-        rules = self.query_one("#seg-rules")
-        if current is not None:
-            await rules.mount(row, after=current)
-        else:
-            await rules.mount(row)
+        row = await self.query_one(RuleList).add(after=self._focused_row())
         row.focus_property()
         self._rules_changed()
         self._schedule_count()
@@ -437,11 +272,9 @@ class SegmentEditorScreen(Screen[None]):
         current = self._focused_row() or (rows[-1] if rows else None)
         if current is None:
             return
-        index = rows.index(current)
-        await current.remove()
-        rows = self.rows
-        if rows:
-            rows[min(index, len(rows) - 1)].focus_property()
+        after = await self.query_one(RuleList).remove_row(current)
+        if after is not None:
+            after.focus_property()
         else:
             self.query_one("#seg-name", Input).focus()
         self._rules_changed()
@@ -452,17 +285,9 @@ class SegmentEditorScreen(Screen[None]):
         current = self._focused_row()
         if current is None:
             return
-        rows = self.rows
-        index = rows.index(current)
-        target = index + step
-        if not 0 <= target < len(rows):
-            return
         focused = self.focused
-        rules = self.query_one("#seg-rules")
-        if step < 0:
-            rules.move_child(current, before=rows[target])
-        else:
-            rules.move_child(current, after=rows[target])
+        if not self.query_one(RuleList).move(current, step):
+            return
         if focused is not None:
             focused.focus()
         self._schedule_count()
