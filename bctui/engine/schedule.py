@@ -141,7 +141,7 @@ def short_time(when: datetime, now: datetime | None = None) -> str:
 def _times_on(schedule: Schedule, day: date) -> list[time]:
     """The local wall-clock times the schedule runs on `day`, in order."""
     if schedule.kind == "times_per_day":
-        times = max(0, schedule.times)
+        times = min(max(0, schedule.times), 1440)  # validation allows 24; never past one a minute
         minutes = [i * 1440 // times for i in range(times)]
         return [time(m // 60, m % 60) for m in minutes]
     at = _parse_at(schedule.at)

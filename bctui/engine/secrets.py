@@ -6,7 +6,7 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -128,13 +128,18 @@ def check_name(name: str) -> None:
         )
 
 
-def secret_name_for(connection: str, what: str) -> str:
+def secret_name_for(connection: str, what: str, taken: Collection[str] = ()) -> str:
     """The secret name the UI stores a connection's key under: ('Braze main', 'braze') →
-    'braze-main-braze'."""
+    'braze-main-braze', or 'braze-main-braze-2' (-3, …) when that one is `taken` (used by another
+    connection, or left in the secrets file by one that was deleted)."""
     slug = re.sub(r"[^a-z0-9]+", "-", connection.casefold()).strip("-") or "connection"
     if not slug[0].isalpha():  # a reference name starts with a letter
         slug = f"c-{slug}"
-    return f"{slug}-{what}"
+    name, number = f"{slug}-{what}", 1
+    while name in taken:
+        number += 1
+        name = f"{slug}-{what}-{number}"
+    return name
 
 
 def resolve(reference: str, secrets: SecretsFile, *, where: str = "") -> Secret:

@@ -50,6 +50,13 @@ class Workspace:
             self.document = ConfigDocument.load(self.paths.config)
             return self.document.config
 
+    def disk_version(self) -> bytes | None:
+        """The file's bytes now (None when it is missing or unreadable)."""
+        try:
+            return self.paths.config.read_bytes()
+        except OSError:
+            return None
+
     def changed_on_disk(self) -> bool:
         """Whether someone else changed the file since it was read."""
         return self.document.changed_on_disk()

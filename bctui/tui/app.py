@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
@@ -81,6 +82,7 @@ class BctuiApp(App[None]):
         """Seconds since the epoch; tests pin it so relative times are stable."""
         self.poll_seconds = poll_seconds
         self.workspace: Workspace | None = None
+        self._reported_invalid: bytes | None = None  # the invalid file already reported
         self.startup_error: ConfigError | None = None
         self.runs = RunsSnapshot()
         self.config_changed: Signal[Config] = Signal(self, "config-changed")
@@ -159,20 +161,37 @@ class BctuiApp(App[None]):
         self.config_changed.publish(config)
         return []
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Notifications quote names, keys and Braze's messages: never read them as markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     def reload_config(self, *, announce: bool = True) -> None:
-        """Read connections.toml again; an invalid file is reported and the last good one kept."""
+        """Read connections.toml again; an invalid file is reported (once per version of the
+        file) and the last good one kept."""
         if self.workspace is None:
             return
         try:
             config = self.workspace.reload()
         except ConfigError as exc:
-            self.notify(
-                exc.render()[:600],
-                title="connections.toml is invalid; still showing the last valid version",
-                severity="error",
-                timeout=15,
-            )
+            version = self.workspace.disk_version()
+            if version != self._reported_invalid:
+                self._reported_invalid = version
+                self.notify(
+                    exc.render()[:600],
+                    title="connections.toml is invalid; still showing the last valid version",
+                    severity="error",
+                    timeout=15,
+                )
             return
+        self._reported_invalid = None
         if announce:
             self.notify("connections.toml changed on disk and was reloaded", timeout=5)
         self.config_changed.publish(config)

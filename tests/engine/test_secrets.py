@@ -79,3 +79,13 @@ def test_hand_written_entries_of_other_types_survive_a_set(tmp_path: Path) -> No
     assert "note = 1" in text and "[extra]" in text
     assert secrets.names() == ["new"]
     assert not secrets.delete("note")
+
+
+def test_secret_names_for_the_ui_avoid_names_in_use() -> None:
+    from bctui.engine.secrets import secret_name_for
+
+    assert secret_name_for("Braze main", "braze") == "braze-main-braze"
+    assert secret_name_for("braze-main", "braze", {"braze-main-braze"}) == "braze-main-braze-2"
+    taken = {"braze-main-braze", "braze-main-braze-2"}
+    assert secret_name_for("Braze main", "braze", taken) == "braze-main-braze-3"
+    assert secret_name_for("2026 sync", "s3") == "c-2026-sync-s3"

@@ -356,4 +356,4 @@ def test_history_lists_runs_and_opens_a_runs_details(workspace: TuiWorkspace) ->
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, ConnectionScreen))
 
-    drive(app, scenario)
+    drive(app, scenario, size=(160, 48))  # every column shows from 120 wide on

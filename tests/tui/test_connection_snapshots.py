@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 from tui_helpers import FIXED_NOW, TuiWorkspace, until
 
 from bctui.engine.runs import state as st
@@ -88,3 +89,35 @@ def test_connection_tab(snap_compare, snapshot_workspace: TuiWorkspace, tab: str
         await pilot.pause(0.1)
 
     assert snap_compare(snapshot_workspace.app(), terminal_size=size, run_before=open_tab)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_run_detail(snap_compare, snapshot_workspace: TuiWorkspace, size) -> None:  # type: ignore[no-untyped-def]
+    snapshot_workspace.write_config(CONFIG)
+    _history(snapshot_workspace)
+    store = ProfileStore(snapshot_workspace.paths.state_dir / "profiles.db")
+    with store, store.transaction() as tx:
+        failures = [("p-1", "invalid email"), ("p-2", "unknown country")]
+        st.record_failures(
+            tx, st.goal_key("Braze main", "VIPs to Braze"), "20261201-100000-aaaaaa", failures
+        )
+
+    async def open_run(pilot: Pilot[None]) -> None:
+        from bctui.tui.screens.run_detail import RunDetailScreen
+
+        app = pilot.app
+        app.push_screen(RunDetailScreen("20261201-100000-aaaaaa"))
+        await until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, RunDetailScreen)
+                and any(
+                    t.row_count == 1
+                    for t in app.screen.query("#run-detail-goals").results(DataTable)
+                )
+            ),
+        )
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.1)
+
+    assert snap_compare(snapshot_workspace.app(), terminal_size=size, run_before=open_run)

@@ -251,3 +251,29 @@ def test_run_now_from_the_ui_and_a_run_from_another_terminal_show_live(
         runs = st.list_runs(store, "Braze main")
     assert [r.state for r in runs] == ["FINISHED", "FINISHED"]
     assert runs[1].started_by == "ui" and runs[0].started_by == "cli"
+
+
+def test_names_with_brackets_show_as_written(workspace: TuiWorkspace) -> None:
+    """Names are data, not markup: `[/x]` would crash a markup parser, `[v2]` would vanish."""
+    path = workspace.write_config(
+        '[[connection]]\nname = "Crash [/x]"\nlabels = ["[b]x[/b]"]\n'
+        'braze = { endpoint = "https://rest.iad-01.braze.com", api_key = "env:K" }\n'
+        '[[connection]]\nname = "Loyalty [v2]"\n'
+        'braze = { endpoint = "https://rest.iad-01.braze.com", api_key = "env:K2" }\n'
+    )
+    app = workspace.app()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        assert names(app) == ["Crash [/x]", "Loyalty [v2]"]
+        cells = [str(table(app).get_cell(name, "name")) for name in names(app)]
+        assert cells == ["Crash [/x]", "Loyalty [v2]"]
+        assert str(table(app).get_cell("Crash [/x]", "labels")) == "[b]x[/b]"
+        await pilot.press("f")  # a notification naming it
+        await until(pilot, lambda: app.config.connections[0].favorite)
+        await pilot.press("d")
+        title = lambda: str(app.screen.query_one(".modal-title").render())  # noqa: E731
+        await until(pilot, lambda: "Crash [/x]" in title())
+        await pilot.press("n")
+
+    drive(app, scenario)
+    assert "Crash [/x]" in path.read_text(encoding="utf-8")

@@ -310,3 +310,96 @@ def test_rule_values_as_typed() -> None:
     assert "not a number" in parse_value("lte", "soon")[1]
     assert rule_text(Rule("code", "eq", "5")) == 'code = "5"'
     assert rule_text(Rule("tags", "exists")) == "tags exists"
+
+
+def other_edit(workspace: TuiWorkspace, app: BctuiApp, old: str, new: str) -> None:
+    """Someone else edits connections.toml while the editor is open; the app reloads it."""
+    path = workspace.paths.config
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    app.reload_config(announce=False)
+
+
+def test_an_edit_elsewhere_in_the_file_keeps_the_editor_saving(workspace: TuiWorkspace) -> None:
+    path = setup(workspace).paths.config
+    app = workspace.app()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await open_segments(pilot)
+        editor = await open_editor(pilot)  # vip
+        await pilot.press("ctrl+u", *"big")
+        other_edit(workspace, app, '"interests", op = "eq", value = "travel"',
+                   '"interests", op = "eq", value = "trains"')  # fmt: skip
+        await pilot.pause()
+        assert not editor.query_one("#seg-conflict", Label).display
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, SegmentsScreen))
+
+    drive(app, scenario)
+    config = load_config(path)
+    assert [s.name for s in config.segments] == ["big", "travellers"]
+    travellers = config.segment("travellers")
+    assert travellers is not None and travellers.rules == (Rule("interests", "eq", "trains"),)
+
+
+def test_a_change_to_the_edited_segment_on_disk_is_never_overwritten(
+    workspace: TuiWorkspace,
+) -> None:
+    path = setup(workspace).paths.config
+    app = workspace.app()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await open_segments(pilot)
+        editor = await open_editor(pilot)  # vip
+        await pilot.press("ctrl+u", *"mine")
+        other_edit(workspace, app, "value = 1000 }", "value = 2000 }")
+        conflict = editor.query_one("#seg-conflict", Label)
+        await until(pilot, lambda: conflict.display)
+        assert "was changed in connections.toml" in str(conflict.render())
+        assert "f5" in str(conflict.render())
+        await pilot.press("ctrl+s")  # refused: the other change stays
+        await pilot.pause()
+        assert app.screen is editor
+        assert 'name = "vip"' in path.read_text(encoding="utf-8")
+        await pilot.press("f5")  # loads the segment's new version
+        await until(pilot, lambda: rule_inputs(editor, 0)[2].value == "2000")
+        assert editor.query_one("#seg-name", Input).value == "vip"
+        assert not editor.query_one("#seg-conflict", Label).display
+        editor.query_one("#seg-name", Input).focus()
+        await pilot.press("end", *" 2", "ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, SegmentsScreen))
+
+    drive(app, scenario)
+    config = load_config(path)
+    vip = config.segment("vip 2")
+    assert vip is not None and vip.rules[0] == Rule("lifetime_value", "gte", 2000)
+    goal = config.connections[0].goals[0]
+    assert isinstance(goal, ExportGoal) and goal.segment == "vip 2"
+
+
+def test_a_segment_removed_on_disk_can_be_kept_as_a_new_one(workspace: TuiWorkspace) -> None:
+    path = setup(workspace).paths.config
+    app = workspace.app()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await open_segments(pilot)
+        await pilot.press("down")
+        editor = await open_editor(pilot)  # travellers: no goal uses it
+        await pilot.press("ctrl+u", *"explorers")
+        text = path.read_text(encoding="utf-8")
+        start = text.index('[[segment]]\nname = "travellers"')
+        end = text.index("[[connection]]")
+        path.write_text(text[:start] + text[end:], encoding="utf-8")
+        app.reload_config(announce=False)
+        conflict = editor.query_one("#seg-conflict", Label)
+        await until(pilot, lambda: conflict.display)
+        assert "was removed from connections.toml" in str(conflict.render())
+        await pilot.press("f5", "ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, SegmentsScreen))
+
+    drive(app, scenario)
+    config = load_config(path)
+    assert [s.name for s in config.segments] == ["vip", "explorers"]
+    explorers = config.segment("explorers")
+    assert explorers is not None and explorers.rules == (Rule("interests", "eq", "travel"),)

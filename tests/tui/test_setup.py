@@ -112,7 +112,8 @@ def test_new_secrets_and_a_live_bucket_are_saved_as_references(
         assert "unsaved" in header
         await pilot.press("ctrl+s")
         await until(pilot, lambda: not app.screen.dirty)  # type: ignore[attr-defined]
-        assert "set — stored as secret:braze-main-braze" in status_text(
+        # The connection's own secrets (secret:braze, secret:s3) take the new values.
+        assert "set — stored as secret:braze" in status_text(
             app, "#setup-api-key-status"
         )
         assert form(app).query_one("#setup-api-key", Input).value == ""
@@ -121,13 +122,13 @@ def test_new_secrets_and_a_live_bucket_are_saved_as_references(
     text = ws.paths.config.read_text(encoding="utf-8")
     assert NEW_KEY not in text and NEW_S3_SECRET not in text
     conn = load_config(ws.paths.config).connections[0]
-    assert conn.braze.api_key == "secret:braze-main-braze"
+    assert conn.braze.api_key == "secret:braze"
     assert conn.s3 is not None
-    assert conn.s3.secret_access_key == "secret:braze-main-s3"
+    assert conn.s3.secret_access_key == "secret:s3"
     assert conn.s3.bucket == sandbox.bucket
     secrets = SecretsFile(ws.paths.secrets)
-    assert secrets.get("braze-main-braze").reveal() == NEW_KEY  # type: ignore[union-attr]
-    assert secrets.get("braze-main-s3").reveal() == NEW_S3_SECRET  # type: ignore[union-attr]
+    assert secrets.get("braze").reveal() == NEW_KEY  # type: ignore[union-attr]
+    assert secrets.get("s3").reveal() == NEW_S3_SECRET  # type: ignore[union-attr]
 
 
 def test_the_full_key_has_all_six_permissions(

@@ -94,11 +94,12 @@ def latest_runs(store: ProfileStore) -> dict[str, st.RunRecord]:
 
 
 def running(paths: Paths, connections: Iterable[str]) -> dict[str, Holder]:
-    """Connection -> its live lock holder, for the connections running now."""
+    """Connection -> its live lock holder, for the connections running now (a rename holds the
+    lock for a moment with no run id: that is no run)."""
     out: dict[str, Holder] = {}
     for name in connections:
         holder = live_holder(paths, name)
-        if holder is not None:
+        if holder is not None and holder.run_id:
             out[name] = holder
     return out
 

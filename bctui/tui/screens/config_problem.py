@@ -33,10 +33,12 @@ class ConfigProblemScreen(Screen[None]):
             f"{self.error.file} has {count} problem{'s' if count != 1 else ''}; bctui changes "
             "nothing until it is fixed",
             id="problem-title",
+            markup=False,
         )
         with VerticalScroll(id="problem-list"):
             for issue in self.error.issues:
-                yield Static(issue.render(self.error.file), classes="problem")
+                # The issues quote the user's keys and values: never read as markup.
+                yield Static(issue.render(self.error.file), classes="problem", markup=False)
         yield Static(
             "Fix the file in an editor (or run `bctui validate`), then press r.", id="problem-hint"
         )

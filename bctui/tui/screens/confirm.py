@@ -9,6 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -29,11 +30,12 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box"):
-            yield Label(self.question, classes="modal-title")
+            # Questions quote names: shown as written, never read as markup.
+            yield Label(self.question, classes="modal-title", markup=False)
             if self.detail:
-                yield Static(self.detail, classes="modal-detail")
+                yield Static(self.detail, classes="modal-detail", markup=False)
             with Horizontal(classes="modal-buttons"):
-                yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                yield Button(Content(f"{self.yes} (y)"), variant="error", id="yes")
                 yield Button("Cancel (n)", id="no")
 
     def on_mount(self) -> None:
@@ -75,11 +77,11 @@ class PromptModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box"):
-            yield Label(self.title_text, classes="modal-title")
+            yield Label(self.title_text, classes="modal-title", markup=False)
             if self.detail:
-                yield Static(self.detail, classes="modal-detail")
+                yield Static(self.detail, classes="modal-detail", markup=False)
             yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
-            yield Label("", id="prompt-error", classes="field-error")
+            yield Label("", id="prompt-error", classes="field-error", markup=False)
             yield Static("enter ok · escape cancel", classes="modal-keys")
 
     @on(Input.Submitted)

@@ -12,6 +12,7 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Label, TabbedContent, TabPane
@@ -24,7 +25,7 @@ from bctui.errors import BctuiError
 from bctui.secret import Secret
 from bctui.tui.app import BctuiApp
 from bctui.tui.screens.confirm import ConfirmModal
-from bctui.tui.widgets.details_form import ConnectionForm, DetailsForm, Problems
+from bctui.tui.widgets.details_form import ConnectionForm, DetailsForm, Problems, merge_edits
 from bctui.tui.widgets.goals_list import GoalsList
 from bctui.tui.widgets.run_history import RunHistory
 from bctui.tui.widgets.schedule_form import ScheduleForm
@@ -77,6 +78,8 @@ class ConnectionScreen(Screen[None]):
         self.ready = False
         """True once the tabs are filled (tests wait for it)."""
         self._validate_timer: Timer | None = None
+        self._loaded: Connection | None = None
+        """The connection as the forms last loaded it (what their edits are measured against)."""
 
     @property
     def bctui(self) -> BctuiApp:
@@ -130,6 +133,7 @@ class ConnectionScreen(Screen[None]):
 
     def _load(self, conn: Connection) -> None:
         self.connection = conn.name
+        self._loaded = conn
         for form in self.forms:
             form.load(conn)
             form.show_problems({})
@@ -145,7 +149,7 @@ class ConnectionScreen(Screen[None]):
         header = self.query_one("#connection-header", Label)
         text = f" {conn.name} ─ {state} ─ {describe_schedule(conn.schedule)} ─ esc back{unsaved}"
         if str(header.content) != text:
-            header.update(text)
+            header.update(Content(text))  # the name and schedule are the user's words
         header.set_class(self.dirty, "-dirty")
 
     def _config_changed(self, config: Config) -> None:
@@ -168,11 +172,22 @@ class ConnectionScreen(Screen[None]):
             f'"{self.connection}" is no longer in connections.toml (deleted or renamed on disk)',
             severity="warning",
             timeout=8,
+            markup=False,
         )
+        # Covered (a goal editor on top): leave when shown again, not by popping the top screen.
         if self.app.screen is self:
             self.app.pop_screen()
-        else:
-            self.dismiss()
+
+    def on_screen_resume(self) -> None:
+        if self.closing and self.app.screen is self:
+            self.app.pop_screen()
+            return
+        for history in self.query(RunHistory):
+            history.resume()
+
+    def on_screen_suspend(self) -> None:
+        for history in self.query(RunHistory):
+            history.pause()
 
     # -- tabs ----------------------------------------------------------------------------
 
@@ -203,12 +218,18 @@ class ConnectionScreen(Screen[None]):
         self._validate_timer = self.set_timer(VALIDATE_DELAY, self._validate_now)
 
     def candidate(self, conn: Connection) -> tuple[Connection, Problems, dict[str, Secret]]:
-        """The connection with every form applied, local problems, and secrets to store."""
+        """`conn` with what the user changed in the forms, local problems, and secrets to store.
+
+        Only the fields edited since the forms loaded are applied: the others keep `conn`'s
+        values, which may have changed on disk meanwhile.
+        """
         problems: Problems = {}
-        new = conn
+        loaded = self._loaded or conn
+        edited = loaded
         for form in self.forms:
-            new, found = form.apply(new)
+            edited, found = form.apply(edited)
             problems.update(found)
+        new = merge_edits(loaded, edited, conn)
         return new, problems, self.query_one(SetupForm).pending_secrets()
 
     def _validate_now(self) -> None:
@@ -243,7 +264,7 @@ class ConnectionScreen(Screen[None]):
                     slot.setdefault(name, text)
             form.show_problems(slot)
         problem = self.query_one("#connection-problem", Label)
-        problem.update("\n".join(general))
+        problem.update(Content("\n".join(general)))
         problem.display = bool(general)
         return sum(len(s) for s in per_form) + len(general)
 
@@ -265,17 +286,22 @@ class ConnectionScreen(Screen[None]):
                 severity="error",
             )
             return
-        if new != conn:
-            issues = self.bctui.try_save(base, config, done=f'"{conn.name}" saved')
-            if issues:
-                self._show({}, issues, index)
-                return
+        # Secrets first: a config naming a secret that failed to store would not run, while a
+        # secret stored for a save that is then refused is harmless (the next save reuses it).
         try:
             for name, value in secrets.items():
                 self.bctui.workspace.secrets.set(name, value)  # type: ignore[union-attr]
         except BctuiError as exc:
-            self.notify(exc.render(), title="Secret not stored", severity="error", timeout=10)
+            self.notify(
+                exc.render(), title="Secret not stored", severity="error", timeout=10, markup=False
+            )
             return
+        if new != conn:
+            issues = self.bctui.try_save(base, config)
+            if issues:
+                self._show({}, issues, index)
+                return
+            self.notify(f'"{conn.name}" saved', timeout=3, markup=False)
         if secrets:
             self.notify(f"stored as {', '.join('secret:' + n for n in secrets)}", timeout=4)
         elif new == conn:
@@ -291,7 +317,7 @@ class ConnectionScreen(Screen[None]):
             return
         self._confirm_back()
 
-    @work
+    @work(exit_on_error=False)
     async def _confirm_back(self) -> None:
         discard = await self.app.push_screen_wait(
             ConfirmModal(

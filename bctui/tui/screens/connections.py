@@ -3,8 +3,9 @@ follows the highlighted connection's run."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
-from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,33 +14,22 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.coordinate import Coordinate
+from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label
 
 from bctui.engine.models import BrazeSettings, Config, Connection
 from bctui.engine.runs import history
-from bctui.engine.runs import state as st
 from bctui.engine.runs.launch import RunHandle, launch_run
 from bctui.engine.runs.runner import RunOptions
-from bctui.engine.runs.tail import run_position
-from bctui.engine.schedule import describe_schedule, next_run
 from bctui.engine.secrets import secret_name_for
 from bctui.errors import BctuiError
 from bctui.tui.app import BctuiApp, RunsSnapshot
-from bctui.tui.format import ago, short_time
 from bctui.tui.screens.confirm import ConfirmModal, PromptModal
+from bctui.tui.widgets.connection_table import ConnectionTable
 from bctui.tui.widgets.run_strip import RunStrip
 
 DEFAULT_ENDPOINT = "https://rest.iad-01.braze.com"
-COLUMNS = (("star", "★"), ("name", "Name"), ("labels", "Labels"), ("on", "On"),
-           ("schedule", "Schedule"), ("next", "Next"), ("last", "Last run"))  # fmt: skip
-WIDE_COLUMNS = (("goals", "Goals"), ("description", "Description"))
-# Columns whose text changes while the screen is open keep one width ("✓ 23h ago dry",
-# "⟳ running 100%"; "Dec 24 01:30"), so a poll never shifts the table.
-FIXED_WIDTHS = {"last": 14, "next": 12}
-# Below 100 columns the text columns are cut to these widths, so that "Last run" stays on screen.
-NARROW_WIDTHS = {"name": 16, "labels": 10, "schedule": 17, "description": 0}
 
 
 class ConnectionsScreen(Screen[None]):
@@ -83,9 +73,6 @@ class ConnectionsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.filter_text = ""
-        self._rows: dict[str, tuple[object, ...]] = {}
-        self._wide = False
-        self._layout = (False, False)
         self._had_rows = True
         self.launched: dict[str, RunHandle] = {}
         """The runs started from this screen, by connection: `v` follows one at once."""
@@ -101,7 +88,7 @@ class ConnectionsScreen(Screen[None]):
         with Vertical(id="connections-box") as box:
             box.border_title = "Connections"
             yield Input(placeholder="filter: name or label", id="connections-filter")
-            yield DataTable(id="connections", cursor_type="row", zebra_stripes=False)
+            yield ConnectionTable(id="connections")
             yield Label("", id="connections-empty")
         yield RunStrip(id="run-strip")
         yield Footer()
@@ -113,11 +100,11 @@ class ConnectionsScreen(Screen[None]):
     })  # fmt: skip
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in self._ROW_ACTIONS and not self._rows:
+        if action in self._ROW_ACTIONS and not self.table.names:
             return None
         return True
 
-    def _header(self) -> str:
+    def _header(self) -> Text:
         config = str(self.bctui.paths.config)
         home = str(Path.home())
         if config.startswith(home + "/"):
@@ -126,12 +113,12 @@ class ConnectionsScreen(Screen[None]):
         room = max(20, self.size.width - len(store) - 22) if self.size.width else 60
         if len(config) > room:
             config = "…" + config[-(room - 1) :]
-        return f" bctui ─ {config} ─ store: {store}"
+        return Text(f" bctui ─ {config} ─ store: {store}")  # a path is not markup
 
     def on_mount(self) -> None:
         self.query_one("#connections-filter", Input).display = False
         self.bctui.config_changed.subscribe(self, self._config_changed)
-        self._rebuild()
+        self._show_rows()
 
     def on_screen_suspend(self) -> None:
         # Under another screen, every message handled here repaints all of the screen on top
@@ -144,26 +131,19 @@ class ConnectionsScreen(Screen[None]):
 
     def on_resize(self) -> None:
         self.query_one("#connections-header", Label).update(self._header())
-        # Rebuild only when the layout changes: past 100 columns texts are no longer cut, past
-        # 140 two more columns show.
-        layout = (self.size.width >= 100, self.size.width >= 140)
-        if layout != self._layout:
-            self._layout = layout
-            self._wide = layout[1]
-            self._rebuild()
 
     # -- the table -----------------------------------------------------------------------
 
     @property
-    def table(self) -> DataTable[object]:
+    def table(self) -> ConnectionTable:
         """The connections table."""
-        return self.query_one("#connections", DataTable)
+        return self.query_one("#connections", ConnectionTable)
 
     def _config_changed(self, config: Config) -> None:
-        self._rebuild()
+        self._show_rows()
 
     def _runs_changed(self, snapshot: RunsSnapshot) -> None:
-        self._update_rows()
+        self._show_rows()
         self._show_scheduler(snapshot)
 
     def _show_scheduler(self, snapshot: RunsSnapshot) -> None:
@@ -173,7 +153,7 @@ class ConnectionsScreen(Screen[None]):
             c.enabled and c.schedule.kind != "manual" for c in self.bctui.config.connections
         )
         if snapshot.scheduler is not None:
-            box.border_subtitle = snapshot.scheduler.describe().replace("`", "")
+            box.border_subtitle = escape(snapshot.scheduler.describe().replace("`", ""))
         elif scheduled:
             box.border_subtitle = "no scheduler running: next runs need `bctui scheduler`"
         else:
@@ -189,117 +169,22 @@ class ConnectionsScreen(Screen[None]):
         ]  # fmt: skip
         return sorted(conns, key=lambda c: (not c.favorite, c.name.casefold()))
 
-    def _row(self, conn: Connection) -> tuple[object, ...]:
-        theme = self.app.theme_variables
-        on = (
-            Text("●━", style=theme.get("success", "green"))
-            if conn.enabled
-            else Text("━○", style="dim")
-        )
-        now = self.bctui.clock()
-        upcoming = next_run(conn.schedule, datetime.fromtimestamp(now).astimezone())
-        if conn.schedule.kind == "manual":
-            next_text = Text("—", style="dim")
-        elif not conn.enabled:
-            next_text = Text("off", style="dim")
-        else:
-            next_text = Text(short_time(upcoming.timestamp(), now) if upcoming else "—")
-        row: tuple[object, ...] = (
-            Text("★", style=theme.get("warning", "yellow")) if conn.favorite else "",
-            self._cut("name", conn.name),
-            self._cut("labels", ", ".join(conn.labels)),
-            on,
-            self._cut("schedule", describe_schedule(conn.schedule)),
-            next_text,
-            self._last_run(conn.name),
-        )
-        if self._wide:
-            imports = sum(1 for g in conn.goals if g.type == "import")
-            row += (f"{imports} in · {len(conn.goals) - imports} out", conn.description)
-        return row
-
-    def _cut(self, column: str, text: str) -> str:
-        width = NARROW_WIDTHS.get(column, 0)
-        if self.size.width >= 100 or not width or len(text) <= width:
-            return text
-        return text[: width - 1] + "…"
-
-    def _last_run(self, name: str) -> Text:
-        snapshot = self.bctui.runs
-        theme = self.app.theme_variables
-        status = snapshot.status(name)
-        record = snapshot.latest.get(name)
-        now = self.bctui.clock()
-        if status == history.RunStatus.RUNNING:
-            holder = snapshot.running[name]
-            position = run_position(self.bctui.paths.runs_dir / f"{holder.run_id}.jsonl")
-            fraction = position.fraction if position else None
-            share = f" {fraction:.0%}" if fraction is not None else ""
-            return Text(f"⟳ running{share}", style=f"bold {theme.get('accent', 'cyan')}")
-        if record is None:
-            return Text("never", style="dim")
-        when = ago(record.ended_at or record.started_at, now)
-        dry = " dry" if record.dry_run else ""
-        match status:
-            case st.FINISHED:
-                return Text(f"✓ {when}{dry}", style=theme.get("success", "green"))
-            case st.FAILED:
-                return Text(f"✗ {when}{dry}", style=theme.get("error", "red"))
-            case st.CANCELLED:
-                return Text(f"⊘ {when}{dry}", style=theme.get("warning", "yellow"))
-            case history.RunStatus.INTERRUPTED:
-                return Text("⚠ interrupted", style=theme.get("warning", "yellow"))
-        return Text(status)
-
-    def _rebuild(self) -> None:
-        table = self.table
-        selected = self.selected_name()
-        table.clear(columns=True)
-        for key, label in COLUMNS + (WIDE_COLUMNS if self._wide else ()):
-            table.add_column(label, key=key, width=FIXED_WIDTHS.get(key))
-        self._rows = {}
-        for conn in self.shown_connections():
-            row = self._row(conn)
-            self._rows[conn.name] = row
-            table.add_row(*row, key=conn.name)
-        self._restore_cursor(selected)
+    def _show_rows(self) -> None:
+        self.table.show(self.shown_connections())
         self._show_empty()
         self._strip_follow()
-        if bool(self._rows) != self._had_rows:  # the row actions turn on or off
-            self._had_rows = bool(self._rows)
+        if bool(self.table.names) != self._had_rows:  # the row actions turn on or off
+            self._had_rows = bool(self.table.names)
             self.refresh_bindings()
-
-    def _update_rows(self) -> None:
-        """Change only the cells that changed (a poll every second must cost little)."""
-        table = self.table
-        names = [c.name for c in self.shown_connections()]
-        if names != list(self._rows):
-            self._rebuild()
-            return
-        conns = {c.name: c for c in self.bctui.config.connections}
-        keys = [key for key, _ in COLUMNS + (WIDE_COLUMNS if self._wide else ())]
-        for name in names:
-            row = self._row(conns[name])
-            old = self._rows[name]
-            for index, (cell, before) in enumerate(zip(row, old, strict=True)):
-                if cell != before:
-                    table.update_cell(name, keys[index], cell, update_width=True)
-            self._rows[name] = row
-        self._strip_follow()
-
-    def _restore_cursor(self, name: str | None) -> None:
-        if name is None or name not in self._rows:
-            return
-        self.table.move_cursor(row=list(self._rows).index(name))
 
     def _show_empty(self) -> None:
         label = self.query_one("#connections-empty", Label)
-        if self._rows:
+        if self.table.names:
             label.display = False
             return
         label.display = True
         if self.bctui.config.connections:
-            label.update(f'No connection matches "{self.filter_text}" — escape clears the filter')
+            label.update(Text(f'No connection matches "{self.filter_text}" — escape clears it'))
         elif not self.bctui.workspace or not self.bctui.workspace.document.exists:
             label.update(
                 "No connections yet, and no connections.toml: press n to add the first "
@@ -310,11 +195,7 @@ class ConnectionsScreen(Screen[None]):
 
     def selected_name(self) -> str | None:
         """The highlighted connection's name, if any."""
-        table = self.table
-        if not self._rows or table.cursor_row < 0 or table.cursor_row >= table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
-        return str(key.value) if key.value is not None else None
+        return self.table.selected_name()
 
     def selected(self) -> Connection | None:
         """The highlighted connection."""
@@ -343,7 +224,7 @@ class ConnectionsScreen(Screen[None]):
     @on(Input.Changed, "#connections-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value.strip()
-        self._rebuild()
+        self._show_rows()
 
     def action_clear_filter(self) -> None:
         """Clear and hide the filter."""
@@ -353,7 +234,7 @@ class ConnectionsScreen(Screen[None]):
         field.value = ""
         field.display = False
         self.filter_text = ""
-        self._rebuild()
+        self._show_rows()
         self.table.focus()
 
     # -- edits ---------------------------------------------------------------------------
@@ -413,7 +294,12 @@ class ConnectionsScreen(Screen[None]):
         if name is None:
             return
         base = self.bctui.config
-        secret_name = secret_name_for(name, "braze")
+        # A name no other connection uses, nor a deleted one left in the secrets file.
+        taken = _secret_refs(base)
+        if self.bctui.workspace is not None:
+            with contextlib.suppress(BctuiError):  # an unreadable file says so at the first save
+                taken.update(self.bctui.workspace.secrets.names())
+        secret_name = secret_name_for(name, "braze", taken)
         conn = Connection(name, BrazeSettings(DEFAULT_ENDPOINT, f"secret:{secret_name}"))
         config = dataclasses.replace(base, connections=(*base.connections, conn))
         if self.bctui.try_save(base, config, done=f'"{name}" added'):
@@ -456,38 +342,59 @@ class ConnectionsScreen(Screen[None]):
 
         workspace = self.bctui.workspace
         assert workspace is not None
-        with workspace.store() as store:
-            blocker = history_blocker(self.bctui.paths, store, conn.name)
+        paths = self.bctui.paths
+
+        def blocker_of(name: str) -> str:
+            with workspace.store() as store:
+                return history_blocker(paths, store, name)
+
+        def move_history(old: str, new: str) -> None:
+            with workspace.store() as store:
+                rename_connection(paths, store, old, new)
+
+        # The store may be busy with a run's write: SQLite waits happen off the event loop.
+        blocker = await asyncio.to_thread(blocker_of, conn.name)
         if blocker:
             self.notify(blocker, title="Cannot rename now", severity="error", timeout=8)
             return
+        old = conn.name
         name = await self.app.push_screen_wait(
             PromptModal(
-                f'Rename "{conn.name}"',
-                value=conn.name,
+                f'Rename "{old}"',
+                value=old,
                 detail="Run history, watermarks and what was last sent move to the new name.",
-                check=lambda text: self._name_problem(text, conn.name),
+                check=lambda text: self._name_problem(text, old),
             )
         )
-        if name is None or name == conn.name:
+        if name is None or name == old:
             return
         base = self.bctui.config
-        renamed = dataclasses.replace(conn, name=name)
-        config = dataclasses.replace(
-            base, connections=tuple(renamed if c is conn else c for c in base.connections)
-        )
+        current = base.connection(old)
+        if current is None:  # deleted or renamed on disk while the prompt was open
+            self.notify(f'"{old}" is no longer in connections.toml; nothing renamed',
+                        severity="error")  # fmt: skip
+            return
+        config = dataclasses.replace(base, connections=tuple(
+            dataclasses.replace(c, name=name) if c is current else c for c in base.connections
+        ))  # fmt: skip
         try:
-            with workspace.store() as store:
-                rename_connection(self.bctui.paths, store, conn.name, name)
+            await asyncio.to_thread(move_history, old, name)
         except BctuiError as exc:
             self.notify(exc.render(), title="Not renamed", severity="error", timeout=8)
             return
         if self.bctui.try_save(
-            base, config, renamed_connections={conn.name: name}, done=f'renamed to "{name}"'
+            base, config, renamed_connections={old: name}, done=f'renamed to "{name}"'
         ):
             # The file was not changed: put the history back under the old name.
-            with workspace.store() as store:
-                rename_connection(self.bctui.paths, store, name, conn.name)
+            try:
+                await asyncio.to_thread(move_history, name, old)
+            except BctuiError as exc:
+                self.notify(
+                    f'the history of "{old}" is now under "{name}": {exc.render()}',
+                    title="Rename the connection again to bring it back",
+                    severity="error",
+                    timeout=15,
+                )
 
     @work(exit_on_error=False)
     async def action_delete(self) -> None:
@@ -509,8 +416,12 @@ class ConnectionsScreen(Screen[None]):
         if not sure:
             return
         base = self.bctui.config
+        current = base.connection(conn.name)
+        if current is None:
+            self.notify(f'"{conn.name}" is no longer in connections.toml', severity="warning")
+            return
         config = dataclasses.replace(
-            base, connections=tuple(c for c in base.connections if c is not conn)
+            base, connections=tuple(c for c in base.connections if c is not current)
         )
         self.bctui.try_save(base, config, done=f'"{conn.name}" deleted')
 
@@ -536,7 +447,7 @@ class ConnectionsScreen(Screen[None]):
 
     def start_run(self, conn: Connection, options: RunOptions) -> None:
         """Launch a run (refused while one is going)."""
-        if conn.name in self.bctui.runs.running:
+        if conn.name in self.bctui.runs.running or self._starting(conn.name):
             self.notify(f'"{conn.name}" is already running — v follows it', severity="warning")
             return
         if not conn.goals:
@@ -546,6 +457,16 @@ class ConnectionsScreen(Screen[None]):
             )
             return
         self._launch(conn.name, options)
+
+    def _starting(self, name: str) -> bool:
+        """A run launched from here whose process lives but that no poll has seen yet."""
+        handle = self.launched.get(name)
+        latest = self.bctui.runs.latest.get(name)
+        return (
+            handle is not None
+            and (latest is None or latest.started_at < handle.started_at)
+            and history.pid_alive(handle.pid)
+        )
 
     @work(thread=True, exit_on_error=False, group="launch")
     def _launch(self, name: str, options: RunOptions) -> None:
@@ -599,3 +520,14 @@ class ConnectionsScreen(Screen[None]):
             self.notify(exc.render(), severity="error")
             return
         self.notify(f"cancelling run {holder.run_id}…")
+
+
+def _secret_refs(config: Config) -> set[str]:
+    """The `secret:NAME` names the config refers to."""
+    refs: set[str] = set()
+    for conn in config.connections:
+        values = [conn.braze.api_key]
+        if conn.s3 is not None:
+            values += [conn.s3.access_key_id, conn.s3.secret_access_key]
+        refs.update(v.removeprefix("secret:") for v in values if v.startswith("secret:"))
+    return refs

@@ -3,7 +3,10 @@ its own process and followed live — what it would create, update, skip, and th
 
 from __future__ import annotations
 
+import queue
 import threading
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -13,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, ProgressBar, RichLog
 
@@ -24,11 +28,13 @@ from bctui.engine.runs.progress import GoalProgress, RunProgress, RunView
 from bctui.engine.runs.runner import RunOptions
 from bctui.errors import BctuiError
 from bctui.tui.app import BctuiApp
+from bctui.tui.widgets.run_progress import POST_SECONDS, RunViewUpdated
 
 ROWS = (("created", "would create"), ("updated", "would update"),
         ("unchanged", "unchanged"), ("skipped", "would skip"), ("failed", "would fail"),
         ("checked", "checked"))  # fmt: skip
 LOG_LINES = 2000
+TOKEN = 0  # one run per screen: its pictures replace each other in the queue
 
 
 class DryRunScreen(Screen[None]):
@@ -48,10 +54,9 @@ class DryRunScreen(Screen[None]):
         handle: RunHandle
 
     @dataclass
-    class Update(Message):
-        """The run's picture after some events, with the log lines they made."""
+    class Logged(Message):
+        """Log lines of the run, in order (never replaced: each batch is new lines)."""
 
-        progress: RunProgress
         lines: list[str]
 
     @dataclass
@@ -68,6 +73,8 @@ class DryRunScreen(Screen[None]):
         """The id the run gets (default: a new one); given, e.g., to follow it elsewhere."""
         self.run_id = ""
         self.progress: RunProgress | None = None
+        self.updates = 0
+        """Pictures of the run shown (coalesced: far fewer than the run's events)."""
         self._stop = threading.Event()
 
     @property
@@ -78,7 +85,7 @@ class DryRunScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Label(
-            f' Dry run of "{self.goal_name}" ─ {self.connection_name} ─ nothing is written',
+            Text(f' Dry run of "{self.goal_name}" ─ {self.connection_name} ─ nothing is written'),
             id="dry-header",
         )
         with Horizontal(id="dry-top"):
@@ -117,16 +124,15 @@ class DryRunScreen(Screen[None]):
             self.post_message(self.Ended(exc.render()))
             return
         self.post_message(self.Launched(handle))
-        view = RunView()
-        finished = False
-        for event in history.follow_run(
+        events = history.follow_run(
             paths, self.connection_name, handle.run_id, pid=handle.pid, stop=self._stop
-        ):
-            view.apply(event)
-            line = _line(event)
-            self.post_message(self.Update(view.snapshot(), [line] if line else []))
-            if view.run_id == handle.run_id and view.state:
-                finished = True
+        )
+        try:
+            view = coalesce(self, events, self._stop)
+        except Exception as exc:  # the log could not be read: say so in place of the counts
+            self.post_message(self.Ended(exc.render() if isinstance(exc, BctuiError) else str(exc)))
+            return
+        finished = view.run_id == handle.run_id and bool(view.state)
         if finished or self._stop.is_set():
             self.post_message(self.Ended())
             return
@@ -137,13 +143,20 @@ class DryRunScreen(Screen[None]):
     @on(Launched)
     def _launched(self, message: Launched) -> None:
         self.run_id = message.handle.run_id
-        self.query_one("#dry-status", Label).update(f"run {self.run_id} started…")
+        self.query_one("#dry-status", Label).update(Text(f"run {self.run_id} started…"))
 
-    @on(Update)
-    def _update(self, message: Update) -> None:
+    @on(Logged)
+    def _logged(self, message: Logged) -> None:
         log = self.query_one("#dry-log", RichLog)
         for line in message.lines:
-            log.write(line)
+            log.write(Text(line))
+
+    @on(RunViewUpdated)
+    def _update(self, message: RunViewUpdated) -> None:
+        message.stop()
+        if message.token != TOKEN:
+            return
+        self.updates += 1
         progress = message.progress
         self.progress = progress
         goal = progress.goal(self.goal_name)
@@ -163,12 +176,12 @@ class DryRunScreen(Screen[None]):
             bar.update(total=goal.total, progress=goal.done)
         status = self.query_one("#dry-status", Label)
         if goal.state:
-            status.update(f"dry run {goal.state.lower()} — run {run.run_id}")
+            status.update(Text(f"dry run {goal.state.lower()} — run {run.run_id}"))
         else:
             phase = goal.phase or "starting"
             detail = f": {goal.detail}" if goal.detail else ""
             done = f" · {goal.done:,}/{goal.total:,} {goal.unit}" if goal.total else ""
-            status.update(f"{phase}{detail}{done}")
+            status.update(Text(f"{phase}{detail}{done}"))  # the detail may quote names
         error = goal.error or (run.error if run.state and run.state != "FINISHED" else "")
         if error:
             self._show_error(error)
@@ -188,6 +201,62 @@ class DryRunScreen(Screen[None]):
     def action_close(self) -> None:
         """Close the preview; a run still going goes on by itself."""
         self.dismiss()
+
+
+def coalesce(target: MessagePump, events: Iterable[Event], stop: threading.Event) -> RunView:
+    """Apply `events` to a RunView, posting its picture (RunViewUpdated, which replaces a
+    waiting one) at most every POST_SECONDS and once more when the events pause, with the log
+    lines in batches before it — as the run panel's follower does. Runs in a worker thread."""
+    view = RunView()
+    items: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+    failed: list[Exception] = []
+
+    def pump() -> None:
+        # A thread of its own, so that a pause in the events (a run waiting for Braze) can
+        # flush the last picture without waiting for the next event.
+        try:
+            for event in events:
+                items.put(event)
+        except Exception as exc:  # raised again below, in the worker
+            failed.append(exc)
+        finally:
+            items.put(None)
+
+    threading.Thread(target=pump, name="dry run follower", daemon=True).start()
+    lines: list[str] = []
+    dirty, last_post = False, 0.0
+
+    def flush() -> None:
+        nonlocal dirty, last_post
+        if lines:
+            target.post_message(DryRunScreen.Logged(lines.copy()))
+            lines.clear()
+        if dirty:
+            target.post_message(RunViewUpdated(TOKEN, view.snapshot()))
+        dirty, last_post = False, time.monotonic()
+
+    while True:
+        timeout = max(0.0, last_post + POST_SECONDS - time.monotonic()) if dirty else 0.5
+        try:
+            item = items.get(timeout=timeout)
+        except queue.Empty:
+            if stop.is_set():
+                break
+            flush()
+            continue
+        if item is None:
+            break
+        view.apply(item)
+        dirty = True
+        line = _line(item)
+        if line:
+            lines.append(line)
+        if time.monotonic() - last_post >= POST_SECONDS:
+            flush()
+    flush()
+    if failed:
+        raise failed[0]
+    return view
 
 
 def _line(event: Event) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -59,9 +60,9 @@ class HelpScreen(ModalScreen[None]):
         table.add_column(style="bold", no_wrap=True, min_width=8, max_width=16)
         table.add_column(ratio=1)
         for keys, text in self.rows:
-            table.add_row(keys, text)
+            table.add_row(Text(keys), Text(text))  # plain: tooltips quote keys like [ ]
         with Vertical(id="help-box"):
-            yield Label(f"Keys — {title}", id="help-title")
+            yield Label(f"Keys — {title}", id="help-title", markup=False)
             with VerticalScroll(id="help-keys"):
                 yield Static(table)
             yield Label("ctrl+p lists every action · escape closes", id="help-foot")

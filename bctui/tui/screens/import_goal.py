@@ -164,9 +164,9 @@ class ImportGoalScreen(GoalEditorBase):
 
 
 def _mapping_problems(mappings: tuple[object, ...]) -> RowErrors:
-    """What the config would refuse that is clearer said per row before saving."""
+    """What is clearer said per row before saving; the rest (a property mapped twice, an unknown
+    field) is the validator's, whose issues land under the same rows."""
     rows: RowErrors = {}
-    seen: dict[str, int] = {}
     for index, mapping in enumerate(mappings):
         if not isinstance(mapping, ImportMapping):
             continue
@@ -178,11 +178,4 @@ def _mapping_problems(mappings: tuple[object, ...]) -> RowErrors:
             )
         if not mapping.property:
             rows[(index, "property")] = "a profile property is needed"
-        elif mapping.property in seen and mapping.strategy not in ("add", "sum"):
-            rows[(index, "property")] = (
-                f'property "{mapping.property}" is already set by row {seen[mapping.property] + 1}'
-                " — map it once, or use add or sum to combine fields"
-            )
-        else:
-            seen[mapping.property] = index
     return rows

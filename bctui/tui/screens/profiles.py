@@ -74,7 +74,7 @@ class ProfilesScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Label(" Profiles ─ find one by id, PROPERTY=VALUE or any value", id="profiles-header")
         yield Input(self.query_text, placeholder=_PLACEHOLDER, id="profile-search")
-        yield Label("", id="profile-message")
+        yield Label("", id="profile-message", markup=False)  # quotes what was typed
         with Horizontal(id="profiles-body"):
             with Vertical(id="profile-results-box") as box:
                 box.border_title = "Matches"
@@ -153,7 +153,9 @@ class ProfilesScreen(Screen[None]):
             profile = message.profiles.get(match.profile_id)
             updated = ago(profile.updated_at.timestamp(), now) if profile else ""
             matched = ", ".join(match.properties) or "id"
-            results.add_row(match.profile_id, matched, updated, key=match.profile_id)
+            # Profile data and ids are shown as they are, never read as markup.
+            results.add_row(Text(match.profile_id), Text(matched), Text(updated),
+                            key=match.profile_id)  # fmt: skip
         box.display = len(matches) > 1
         box.remove_class("-collapsed")
         more = f" (oldest {len(matches)} shown)" if search.more else ""
@@ -202,9 +204,9 @@ class ProfilesScreen(Screen[None]):
         props.clear()
         for name in sorted(profile.properties):
             values = " | ".join(str(v) for v in profile.properties[name])
-            props.add_row(name, values, key=name)
+            props.add_row(Text(name), Text(values), key=name)
         if not profile.properties:
-            props.add_row(Text("no properties", style="dim"), "")
+            props.add_row(Text("no properties", style="dim"), Text(""))
         # The list gives the profile room until it has the focus again (ctrl+l).
         self.query_one("#profile-results-box").add_class("-collapsed")
         if self.size.width < 120 and self.focused is self.query_one("#profile-results"):

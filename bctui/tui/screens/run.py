@@ -75,10 +75,10 @@ class RunScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="run-header"):
-            yield Label("", id="run-title")
-            yield Label("", id="run-state")
+            yield Label("", id="run-title", markup=False)
+            yield Label("", id="run-state", markup=False)
         yield VerticalScroll(id="run-goals", can_focus=False)
-        yield Label("", id="run-result")
+        yield Label("", id="run-result", markup=False)  # quotes errors and names
         log = RichLog(id="run-log", max_lines=MAX_LOG_LINES, wrap=True, markup=False, min_width=20)
         log.border_title = "Log"
         log.border_subtitle = "following (l stops)"

@@ -7,17 +7,18 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, RichLog, Static
 
 from bctui.engine.runs import history
 from bctui.engine.runs import state as st
-from bctui.engine.runs.describe import STARTERS
+from bctui.engine.runs.describe import STARTERS, short_counts
 from bctui.engine.runs.events import read_events
 from bctui.engine.runs.runner import log_path
 from bctui.tui.app import BctuiApp
@@ -26,6 +27,8 @@ from bctui.tui.format import clock, duration, stamp
 MAX_LOG_LINES = 5000
 FAILURES_PER_GOAL = 50
 COUNTS = ("checked", "created", "updated", "unchanged", "skipped", "failed")
+WIDE = 120
+"""From this width on every count has a column and the rejected profiles sit beside the log."""
 
 
 @dataclass
@@ -55,6 +58,8 @@ class RunDetailScreen(Screen[None]):
     def __init__(self, run_id: str) -> None:
         super().__init__()
         self.run_id = run_id
+        self._wide: bool | None = None
+        self._details: RunDetails | None = None
 
     @property
     def bctui(self) -> BctuiApp:
@@ -63,7 +68,7 @@ class RunDetailScreen(Screen[None]):
         return self.app
 
     def compose(self) -> ComposeResult:
-        yield Label(f" Run {self.run_id}", id="run-detail-header")
+        yield Label(Content(f" Run {self.run_id}"), id="run-detail-header")
         yield Static("", id="run-detail-summary")
         yield DataTable(id="run-detail-goals", cursor_type="row", show_cursor=False)
         with Horizontal(id="run-detail-body"):
@@ -76,12 +81,31 @@ class RunDetailScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        goals = self.query_one("#run-detail-goals", DataTable)
-        goals.add_columns("Goal", "Type", "State", *COUNTS, "Data points", "Took")
-        failures = self.query_one("#run-detail-failures", DataTable)
-        failures.add_columns("Goal", "Profile", "Braze's reason", "Tries")
+        self._columns()
         self.query_one("#run-detail-failures-box").display = False
         self.action_reload()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._columns() and self._details is not None:
+            self._show(self._details)
+
+    def _columns(self) -> bool:
+        """Lay the tables out for the width; True when that changed them."""
+        wide = (self.size.width or 80) >= WIDE
+        if wide == self._wide:
+            return False
+        self._wide = wide
+        self.set_class(not wide, "-narrow")
+        goals = self.query_one("#run-detail-goals", DataTable)
+        goals.clear(columns=True)
+        if wide:
+            goals.add_columns("Goal", "Type", "State", *COUNTS, "Data points", "Took")
+        else:  # the counts that are not zero, in one column
+            goals.add_columns("Goal", "State", "Counts", "Took")
+        failures = self.query_one("#run-detail-failures", DataTable)
+        failures.clear(columns=True)
+        failures.add_columns("Goal", "Profile", "Braze's reason", "Tries")
+        return True
 
     def action_reload(self) -> None:
         """Read the run again."""
@@ -124,10 +148,11 @@ class RunDetailScreen(Screen[None]):
     def _show(self, message: RunDetails) -> None:
         if message.run_id != self.run_id:
             return
+        self._details = message
         summary = self.query_one("#run-detail-summary", Static)
         record = message.record
         if record is None:
-            summary.update(f"There is no run {self.run_id} in the history.")
+            summary.update(Content(f"There is no run {self.run_id} in the history."))
             return
         theme = self.app.theme_variables
         status = message.status or history.RunStatus.FAILED
@@ -137,7 +162,7 @@ class RunDetailScreen(Screen[None]):
             history.RunStatus.RUNNING: "accent",
         }.get(status, "warning")
         self.query_one("#run-detail-header", Label).update(
-            f" Run {record.id} ─ {record.connection} ─ esc back"
+            Content(f" Run {record.id} ─ {record.connection} ─ esc back")
         )
         now = self.bctui.clock()
         end = record.ended_at or (now if status is history.RunStatus.RUNNING else None)
@@ -155,14 +180,20 @@ class RunDetailScreen(Screen[None]):
         table = self.query_one("#run-detail-goals", DataTable)
         table.clear()
         for goal in message.goals:
-            table.add_row(
-                goal.goal,
-                goal.type,
-                goal.state.lower(),
-                *(f"{goal.counts.get(k, 0):,}" for k in COUNTS),
-                f"{goal.data_points:,}",
-                duration(goal.seconds) if goal.seconds else "—",
-            )
+            # Names, profile ids and Braze's reasons are data: plain Text cells, never markup.
+            took = Text(duration(goal.seconds) if goal.seconds else "—")
+            if self._wide:
+                table.add_row(
+                    Text(goal.goal),
+                    Text(goal.type),
+                    Text(goal.state.lower()),
+                    *(Text(f"{goal.counts.get(k, 0):,}", justify="right") for k in COUNTS),
+                    Text(f"{goal.data_points:,}", justify="right"),
+                    took,
+                )
+            else:
+                counts = short_counts(goal.counts, goal.data_points) or "—"
+                table.add_row(Text(goal.goal), Text(goal.state.lower()), Text(counts), took)
         log = self.query_one("#run-detail-log", RichLog)
         log.clear()
         if message.log_missing:
@@ -173,5 +204,5 @@ class RunDetailScreen(Screen[None]):
         failures = self.query_one("#run-detail-failures", DataTable)
         failures.clear()
         for goal_name, pid, reason, attempts in message.failures:
-            failures.add_row(goal_name, pid, reason, str(attempts))
+            failures.add_row(Text(goal_name), Text(pid), Text(reason), Text(str(attempts)))
         self.query_one("#run-detail-failures-box").display = bool(message.failures)

@@ -8,6 +8,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, Select, Static
 
@@ -28,10 +29,11 @@ class RunOptionsModal(ModalScreen[RunOptions | None]):
         self.conn = conn
 
     def compose(self) -> ComposeResult:
-        goals = [(f"{g.type} · {g.name}" + ("" if g.enabled else " (off)"), g.name)
+        # Goal names are the user's: plain Content, never markup.
+        goals = [(Content(f"{g.type} · {g.name}" + ("" if g.enabled else " (off)")), g.name)
                  for g in self.conn.goals]  # fmt: skip
         with Vertical(classes="modal-box"):
-            yield Label(f'Run "{self.conn.name}"', classes="modal-title")
+            yield Label(f'Run "{self.conn.name}"', classes="modal-title", markup=False)
             yield Label("Goal")
             yield Select(goals, prompt="every goal that is on", id="run-goal")
             yield Checkbox("Full resync (every profile, every mapped attribute)", id="run-full")

@@ -18,15 +18,21 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, Select, Static
 
-from bctui.engine.config import Issue
-from bctui.engine.models import Config, ExportGoal
+from bctui.engine.edits import replace_segment, segment_name_problem
+from bctui.engine.models import Config
 from bctui.errors import BctuiError
 from bctui.store.properties import property_names
-from bctui.store.segments import Rule, SegmentDef
+from bctui.store.segments import SegmentDef
 from bctui.tui.app import BctuiApp
 from bctui.tui.screens.confirm import ConfirmModal
 from bctui.tui.screens.segments import users_of
-from bctui.tui.widgets.segment_rules import RuleList, RuleRow, parse_value, typed_value
+from bctui.tui.widgets.segment_rules import (
+    RuleList,
+    RuleRow,
+    issue_messages,
+    parse_value,
+    typed_value,
+)
 
 __all__ = ["RuleRow", "SegmentEditorScreen", "parse_value", "typed_value"]
 
@@ -53,6 +59,8 @@ class SegmentEditorScreen(Screen[None]):
                 tooltip="Move the rule with the cursor up"),
         Binding("f8,alt+down", "move_rule(1)", "Rule down", id="segment-rule-down", show=False,
                 tooltip="Move the rule with the cursor down"),
+        Binding("f5", "reload", "Reload segment", id="segment-reload",
+                tooltip="After connections.toml changed this segment: load its new version"),
         Binding("escape", "back", "Back", id="segment-back",
                 tooltip="Back to the segments (asks before dropping changes)"),
     ]  # fmt: skip
@@ -83,6 +91,9 @@ class SegmentEditorScreen(Screen[None]):
         self._initial: FormState | None = None
         self._base: Config | None = None
         self._total: int | None = None
+        self._saving = False
+        self._conflict: Literal["", "changed", "deleted"] = ""
+        self._properties = ""
         self.shown_count: int | None = None
         """The member count on screen while it matches the rules (None while counting)."""
 
@@ -105,17 +116,17 @@ class SegmentEditorScreen(Screen[None]):
         used = users_of(self.bctui.config, self.original) if self.original else []
         exported = ", ".join(f"{c} / {g}" for c, g in used)
         detail = f"exported by {exported}" if used else "no export goal uses it"
-        yield Label(f" {title} ─ {detail}", id="seg-header")
+        yield Label(f" {title} ─ {detail}", id="seg-header", markup=False)
         with Horizontal(id="seg-body"):
             with VerticalScroll(id="seg-form") as form:
                 form.border_title = "Segment"
-                yield Label("", id="seg-error", classes="field-error")
+                yield Label("", id="seg-error", classes="field-error", markup=False)
                 with Horizontal(id="seg-top"):
                     yield Label("Name", classes="seg-label")
                     yield Input(start.name, placeholder="vip", id="seg-name")
                     yield Label("Match", classes="seg-label")
                     yield Select(_MATCHES, value=start.match, allow_blank=False, id="seg-match")
-                yield Label("", id="seg-name-error", classes="field-error")
+                yield Label("", id="seg-name-error", classes="field-error", markup=False)
                 yield Label("Rules", id="seg-rules-title")
                 yield RuleList(start.rules, self._names, id="seg-rules")
                 yield Label("", id="seg-no-rules", classes="muted")
@@ -123,17 +134,23 @@ class SegmentEditorScreen(Screen[None]):
                     "ctrl+n add rule · ctrl+r remove · f7/f8 move · ctrl+s save · escape back",
                     id="seg-keys",
                 )
-            yield Static("", id="seg-properties")
-        yield Label("", id="seg-count")
+            yield Static(self._properties, id="seg-properties", markup=False)
+        yield Label("", id="seg-conflict", markup=False)
+        yield Label("", id="seg-count", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
         self.bctui.config_changed.subscribe(self, self._config_changed)
-        self.query_one("#seg-name-error", Label).display = False
-        self.query_one("#seg-error", Label).display = False
+        self._prepare()
+        self._load_names()
+
+    def _prepare(self) -> None:
+        """Set up a freshly composed form."""
+        for selector in ("#seg-name-error", "#seg-error", "#seg-conflict"):
+            self.query_one(selector, Label).display = False
+        self.on_resize()
         self._rules_changed()
         self._initial = self._state()
-        self._load_names()
         self._request_count()
 
     def on_resize(self) -> None:
@@ -156,17 +173,8 @@ class SegmentEditorScreen(Screen[None]):
         problem by position."""
         name = self.query_one("#seg-name", Input).value.strip()
         match = cast(Literal["all", "any"], str(self.query_one("#seg-match", Select).value))
-        rules: list[Rule] = []
-        problems: dict[int, str] = {}
-        for index, row in enumerate(self.rows):
-            rule, problem = row.read()
-            if rule is None:
-                problems[index] = problem
-            else:
-                rules.append(rule)
-        if problems:
-            return None, problems
-        return SegmentDef(name, match, tuple(rules)), {}
+        rules, problems = self.query_one(RuleList).read()
+        return (None, problems) if problems else (SegmentDef(name, match, rules), {})
 
     def _rules_changed(self) -> None:
         empty = self.query_one("#seg-no-rules", Label)
@@ -249,7 +257,8 @@ class SegmentEditorScreen(Screen[None]):
         self._names = message.names
         self.query_one(RuleList).set_names(message.names)
         shown = ", ".join(message.names[:60]) or "none yet (load profiles first)"
-        self.query_one("#seg-properties", Static).update(f"Properties in the store:\n{shown}")
+        self._properties = f"Properties in the store:\n{shown}"
+        self.query_one("#seg-properties", Static).update(self._properties)
 
     # -- rules -----------------------------------------------------------------------------
 
@@ -295,14 +304,48 @@ class SegmentEditorScreen(Screen[None]):
     # -- save and back ---------------------------------------------------------------------
 
     def _config_changed(self, config: Config) -> None:
-        """Keep saving possible after a reload that left this segment as it was."""
+        """Rebase on a config reloaded from disk, unless it changed this very segment."""
         base = self._base
-        if base is None or config is base:
+        if base is None or config is base or self._saving:
             return
         before = base.segment(self.original) if self.original else None
         after = config.segment(self.original) if self.original else None
         if before == after:
-            self._base = config
+            self._base = config  # the edits apply to the new config as well
+            return
+        self._base = config
+        self._conflict = "deleted" if after is None else "changed"
+        self._show_conflict()
+        self.refresh_bindings()
+
+    def _show_conflict(self) -> None:
+        label = self.query_one("#seg-conflict", Label)
+        label.display = bool(self._conflict)
+        what = {"changed": "changed in connections.toml meanwhile: f5 loads that version (your "
+                "edits here are dropped)", "deleted": "removed from connections.toml meanwhile: "
+                "f5 keeps your edits as a new segment"}.get(self._conflict)  # fmt: skip
+        if what:
+            label.update(f'Segment "{self.original}" was {what}.')
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "reload":
+            return bool(self._conflict)
+        return True
+
+    async def action_reload(self) -> None:
+        """After a change on disk: load the segment's new version, or keep the edits as a new
+        segment when it was removed."""
+        if not self._conflict:
+            return
+        if self._conflict == "deleted":
+            self.original = None  # saved as a new segment; escape still asks first
+        else:
+            self.draft = None
+            await self.recompose()
+            self._prepare()
+        self._conflict = ""
+        self._show_conflict()
+        self.refresh_bindings()
 
     def _show_problems(self, name_problem: str, rule_problems: dict[int, str],
                        general: list[str]) -> None:  # fmt: skip
@@ -315,85 +358,41 @@ class SegmentEditorScreen(Screen[None]):
         error.update("\n".join(general))
         error.display = bool(general)
 
-    def _name_problem(self, name: str, config: Config) -> str:
-        if not name:
-            return "a segment needs a name"
-        other = config.segment(name)
-        if other is not None and (
-            self.original is None or other.name.casefold() != self.original.casefold()
-        ):
-            return f'a segment named "{other.name}" exists; choose another name'
-        return ""
-
     def action_save(self) -> None:
         """Save to connections.toml (export goals follow a rename) and go back."""
         base = self._base
         assert base is not None
+        if self._conflict:
+            self._show_conflict()
+            self.notify("the segment changed in connections.toml meanwhile: f5 first",
+                        title="Not saved", severity="error")  # fmt: skip
+            return
         segment, rule_problems = self.read()
         name = self.query_one("#seg-name", Input).value.strip()
-        name_problem = self._name_problem(name, base)
+        name_problem = segment_name_problem(base, name, self.original)
         self._show_problems(name_problem, rule_problems, [])
         if segment is None or name_problem:
             count = len(rule_problems) + bool(name_problem)
             self.notify(f"{count} problem{'s' if count > 1 else ''} to fix first",
                         title="Not saved", severity="error")  # fmt: skip
             return
-        new, index, renamed = self._edited(base, segment)
-        issues = self.bctui.try_save(
-            base,
-            new,
-            renamed_segments=renamed or None,
-            done=f'segment "{segment.name}" saved',
-        )
+        new = replace_segment(base, self.original, segment)
+        index = next(i for i, s in enumerate(new.segments) if s is segment)
+        old = base.segment(self.original) if self.original else None
+        renamed = {old.name: segment.name} if old is not None and old.name != segment.name else {}
+        self._saving = True
+        try:
+            issues = self.bctui.try_save(
+                base, new, renamed_segments=renamed or None,
+                done=f'segment "{segment.name}" saved',
+            )  # fmt: skip
+        finally:
+            self._saving = False
         if not issues:
             self._initial = self._state()
             self.dismiss()
             return
-        self._map_issues(issues, index)
-
-    def _edited(self, base: Config, segment: SegmentDef) -> tuple[Config, int, dict[str, str]]:
-        """The config with the segment saved, its position, and the rename (if any)."""
-        segments = list(base.segments)
-        original = base.segment(self.original) if self.original else None
-        if original is not None:
-            index = segments.index(original)
-            segments[index] = segment
-        else:
-            index = len(segments)
-            segments.append(segment)
-        renamed: dict[str, str] = {}
-        connections = base.connections
-        if original is not None and original.name != segment.name:
-            renamed[original.name] = segment.name
-            folded = original.name.casefold()
-            connections = tuple(
-                dataclasses.replace(conn, goals=tuple(
-                    dataclasses.replace(goal, segment=segment.name)
-                    if isinstance(goal, ExportGoal) and goal.segment.casefold() == folded
-                    else goal
-                    for goal in conn.goals
-                ))
-                for conn in connections
-            )  # fmt: skip
-        return dataclasses.replace(base, segments=tuple(segments), connections=connections), \
-            index, renamed  # fmt: skip
-
-    def _map_issues(self, issues: list[Issue], index: int) -> None:
-        name_problem = ""
-        rules: dict[int, list[str]] = {}
-        general: list[str] = []
-        for issue in issues:
-            text = issue.message + (f" — {issue.fix}" if issue.fix else "")
-            path = issue.path
-            if len(path) >= 3 and path[0] == "segment" and path[1] == index:
-                if path[2] == "name":
-                    name_problem = text
-                    continue
-                if path[2] == "rules" and len(path) >= 4 and isinstance(path[3], int):
-                    rules.setdefault(path[3], []).append(text)
-                    continue
-            general.append(f"{issue.key}: {text}" if path else text)
-        self._show_problems(name_problem, {i: " · ".join(t) for i, t in rules.items()}, general)
+        self._show_problems(*issue_messages(issues, index))
 
     @work
     async def action_back(self) -> None:

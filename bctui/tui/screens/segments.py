@@ -132,7 +132,7 @@ class SegmentsScreen(Screen[None]):
         return self.app
 
     def compose(self) -> ComposeResult:
-        yield Label("", id="segments-header")
+        yield Label("", id="segments-header", markup=False)
         with Horizontal(id="segments-body"):
             with Vertical(id="segments-box") as box:
                 box.border_title = "Segments"
@@ -199,10 +199,10 @@ class SegmentsScreen(Screen[None]):
             rules = rules_text(segment)
             if len(rules) > rules_width:
                 rules = rules[: rules_width - 1] + "…"
-            table.add_row(
-                _clip(segment.name, name_width),
-                segment.match,
-                rules,
+            table.add_row(  # names and rule values are the user's: Text, never markup
+                Text(_clip(segment.name, name_width)),
+                Text(segment.match),
+                Text(rules),
                 self._members(segment.name),
                 self._used_text(users_of(config, segment.name)),
                 key=segment.name,

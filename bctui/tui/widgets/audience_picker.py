@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
+from textual.content import Content
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Label, OptionList, SelectionList, Static
@@ -126,7 +126,9 @@ class AudiencePicker(Vertical):
         with Horizontal(id="audience-body"):
             with Vertical(id="audience-left"):
                 yield Input(placeholder="type to filter segments · enter picks",
-                            id="audience-filter", compact=True)  # fmt: skip
+                            id="audience-filter", compact=True,
+                            tooltip="Type to filter the segments; escape clears the filter, "
+                            "enter picks the highlighted one")  # fmt: skip
                 yield OptionList(id="audience-list", compact=True)
                 yield Static("", id="audience-message")
             yield Static("", id="audience-details")
@@ -165,14 +167,14 @@ class AudiencePicker(Vertical):
         self.query_one("#audience-message", Static).loading = False
         if message.error:
             self.segments = []
-            self._message(escape(message.error), error=True)
+            self._message(message.error, error=True)
             return
         self.segments = sorted(message.segments, key=lambda s: s.name.casefold())
         self._fill()
 
     def _message(self, text: str, *, error: bool = False) -> None:
         message = self.query_one("#audience-message", Static)
-        message.update(text)
+        message.update(Text(text))  # Braze's words may hold brackets: never markup
         message.set_class(error, "-error")
         message.display = True
         self.query_one("#audience-list", OptionList).display = False
@@ -204,6 +206,17 @@ class AudiencePicker(Vertical):
         if self.segments:
             self._fill()
 
+    def on_key(self, event: events.Key) -> None:
+        """Escape clears a filter first; with none, it goes on to the screen's binding (back).
+
+        A key handler, not a binding: a binding of our own would hide the screen's escape
+        (Back) from the footer whenever the filter has the focus."""
+        field = self.query_one("#audience-filter", Input)
+        if event.key == "escape" and field.value:
+            event.stop()
+            event.prevent_default()
+            field.value = ""
+
     @on(Input.Submitted, "#audience-filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -232,7 +245,9 @@ class AudiencePicker(Vertical):
             label.update("Audience: none chosen yet — pick a Braze segment below")
             return
         name = self.audience.name or "(unnamed)"
-        label.update(f"Audience: [b]{escape(name)}[/b]  [dim]{self.audience.segment_id}[/dim]")
+        label.update(
+            Text.assemble("Audience: ", (name, "bold"), "  ", (self.audience.segment_id, "dim"))
+        )
 
     # -- details of the highlighted segment ----------------------------------------------
 
@@ -257,7 +272,7 @@ class AudiencePicker(Vertical):
             self._show_details(segment_id, cached)
             return
         name = next((s.name for s in self.segments if s.id == segment_id), "")
-        self.query_one("#audience-details", Static).update(f"[b]{escape(name)}[/b]\n…")
+        self.query_one("#audience-details", Static).update(Text.assemble((name, "bold"), "\n…"))
         self._rest_timer = self.set_timer(REST_SECONDS, lambda: self._rested(segment_id))
 
     def _rested(self, segment_id: str) -> None:
@@ -294,7 +309,7 @@ class AudiencePicker(Vertical):
     def _show_details(self, segment_id: str, details: SegmentDetails | str) -> None:
         panel = self.query_one("#audience-details", Static)
         if isinstance(details, str):
-            panel.update(f"[$error]{escape(details)}[/]")
+            panel.update(Content.from_markup("[$error]$text[/]", text=details))
             return
         segment = next((s for s in self.segments if s.id == segment_id), None)
         tracking = ""
@@ -306,14 +321,15 @@ class AudiencePicker(Vertical):
             f"tags: {', '.join(details.tags)}" if details.tags else "",
             f"teams: {', '.join(details.teams)}" if details.teams else "",
         ]
+        # Every piece is Braze's data (names, descriptions, tags): Text, never markup.
         lines = [
-            f"[b]{escape(details.name)}[/b]",
-            escape(details.text_description or details.description or ""),
-            " · ".join(a for a in about if a),
-            f"created {_date(details.created_at)} · updated {_date(details.updated_at)}",
-            f"[dim]{segment_id}[/dim]",
+            Text(details.name, style="bold"),
+            Text(details.text_description or details.description or ""),
+            Text(" · ".join(a for a in about if a)),
+            Text(f"created {_date(details.created_at)} · updated {_date(details.updated_at)}"),
+            Text(segment_id, style="dim"),
         ]
-        panel.update("\n".join(line for line in lines if line))
+        panel.update(Text("\n").join(line for line in lines if line.plain))
 
     @property
     def details_text(self) -> str:
@@ -368,7 +384,7 @@ class CampaignFilter(Vertical):
         self.secrets = secrets
         self.chosen: tuple[str, ...] = tuple(chosen)
         self.loaded = False
-        self._details: dict[str, str] = {}
+        self._details: dict[str, Text] = {}
         self._rest_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -403,7 +419,7 @@ class CampaignFilter(Vertical):
         text = self.query_one("#campaign-message", Static)
         text.loading = False
         if message.error:
-            text.update(escape(message.error))
+            text.update(Text(message.error))
             text.add_class("-error")
             self.loaded = False  # showing the filter again retries
             return
@@ -441,7 +457,7 @@ class CampaignFilter(Vertical):
         if campaign_id in self._details:
             self.query_one("#campaign-details", Static).update(self._details[campaign_id])
             return
-        self.query_one("#campaign-details", Static).update("…")
+        self.query_one("#campaign-details", Static).update(Text("…"))
         self._rest_timer = self.set_timer(REST_SECONDS, self._rested_on(campaign_id))
 
     def _rested_on(self, campaign_id: str) -> Callable[[], None]:
@@ -469,15 +485,16 @@ class CampaignFilter(Vertical):
     def _details_loaded(self, message: CampaignDetailsLoaded) -> None:
         message.stop()
         d = message.details
+        # Braze's words (channels, description, errors) as Text, never as markup.
         if d is None:
-            text = escape(message.error)
+            text = Text(message.error)
         else:
             parts = [
                 ", ".join(d.channels) or "no channels",
                 f"last sent {_date(d.last_sent)}",
                 "draft" if d.draft else ("enabled" if d.enabled else "stopped"),
             ]
-            text = " · ".join(parts) + (f"\n{escape(d.description)}" if d.description else "")
+            text = Text(" · ".join(parts) + (f"\n{d.description}" if d.description else ""))
         self._details[message.campaign_id] = text
         listing = self.query_one("#campaign-list", SelectionList)
         if listing.highlighted is None:

@@ -12,12 +12,13 @@ from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
 from bctui.braze.instances import INSTANCES, instance_for, validate_endpoint
 from bctui.engine.models import BrazeSettings, Connection
-from bctui.engine.secrets import resolve, secret_name_for
+from bctui.engine.secrets import resolve
 from bctui.errors import BctuiError
 from bctui.secret import Secret
 from bctui.tui.widgets.details_form import Problems
@@ -107,12 +108,11 @@ class BrazeSetup(SetupSection):
             return
         typed = self.query_one("#setup-api-key", Input).value
         status = (
-            f"a new key is typed — saved as secret:{secret_name_for(conn.name, 'braze')} "
-            "with ctrl+s"
+            f"a new key is typed — saved as secret:{self.secret_name(conn, 'braze')} with ctrl+s"
             if typed
             else secret_status(conn.braze.api_key, self.secrets)
         )
-        self.query_one("#setup-api-key-status", Static).update(status)
+        self.query_one("#setup-api-key-status", Static).update(Content(status))
 
     def endpoint(self) -> str:
         """The endpoint as chosen (not yet validated)."""
@@ -128,7 +128,9 @@ class BrazeSetup(SetupSection):
     def pending_secrets(self, connection: str) -> dict[str, Secret]:
         """The key typed here, by the secret name it is saved under."""
         key = self.typed_key()
-        return {secret_name_for(connection, "braze"): Secret(key)} if key else {}
+        if not key or self.saved is None:
+            return {}
+        return {self.secret_name(self.saved, "braze"): Secret(key)}
 
     def apply(self, conn: Connection) -> tuple[BrazeSettings, Problems]:
         """`conn`'s Braze settings with this section's values, and a bad endpoint's message."""
@@ -140,7 +142,7 @@ class BrazeSetup(SetupSection):
             problems["endpoint"] = f"{exc.message} — {exc.fix}" if exc.fix else exc.message
         api_key = conn.braze.api_key
         if self.typed_key():
-            api_key = f"secret:{secret_name_for(conn.name, 'braze')}"
+            api_key = f"secret:{self.secret_name(conn, 'braze')}"
         braze = BrazeSettings(endpoint, api_key)
         return (conn.braze if braze == conn.braze else braze), problems
 

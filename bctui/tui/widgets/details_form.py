@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import TypeVar
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch
 
-from bctui.engine.models import NOTIFY_WHEN, Connection, Notify
+from bctui.engine.models import NOTIFY_WHEN, Connection, Notify, Schedule
 
 Problems = dict[str, str]
 """Field id → what is wrong with it."""
+
+T = TypeVar("T")
 
 WHEN_LABELS = {"always": "after every run", "failure": "only after failures", "never": "never"}
 
@@ -26,6 +30,31 @@ WHEN_LABELS = {"always": "after every run", "failure": "only after failures", "n
 def split_list(text: str) -> tuple[str, ...]:
     """'a, b,,c ' → ('a', 'b', 'c')."""
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def merge_edits(loaded: T, edited: T, current: T) -> T:
+    """`current` with only what was edited (`edited` against `loaded`) applied.
+
+    A form keeps the values it loaded while the user edits it; the file may change on disk
+    meanwhile. Saving applies the fields the user changed and keeps every other field as it is
+    now, so an edit made elsewhere is not reverted. Settings merge field by field; a schedule is
+    one choice (its fields depend on its kind), so it is taken whole.
+    """
+    if edited == loaded:
+        return current
+    if (
+        dataclasses.is_dataclass(edited)
+        and not isinstance(edited, Schedule)
+        and type(loaded) is type(edited) is type(current)
+    ):
+        changes = {
+            f.name: merge_edits(
+                getattr(loaded, f.name), getattr(edited, f.name), getattr(current, f.name)
+            )
+            for f in dataclasses.fields(edited)
+        }
+        return dataclasses.replace(current, **changes)  # type: ignore[type-var]
+    return edited
 
 
 class ConnectionForm(VerticalScroll):
@@ -55,7 +84,7 @@ class ConnectionForm(VerticalScroll):
             text = problems.get(name, "")
             for label in self.query(f"#{name}-error").results(Label):
                 if str(label.content) != text:  # an update costs a layout pass
-                    label.update(text)
+                    label.update(Content(text))  # names in messages are not markup
                 label.set_class(not text, "-empty")
 
     def field_for(self, path: tuple[str | int, ...]) -> str | None:
@@ -82,7 +111,7 @@ class DetailsForm(ConnectionForm):
     def compose(self) -> ComposeResult:
         yield from self.row(
             "Name",
-            Static(self.connection, id="details-name"),
+            Static(Content(self.connection), id="details-name"),
         )
         yield Static(
             "rename it from the connections list (e); its history follows",
@@ -126,7 +155,7 @@ class DetailsForm(ConnectionForm):
 
     def load(self, conn: Connection) -> None:
         self.connection = conn.name
-        self.query_one("#details-name", Static).update(conn.name)
+        self.query_one("#details-name", Static).update(Content(conn.name))
         self.query_one("#details-favorite", Switch).value = conn.favorite
         self.query_one("#details-enabled", Switch).value = conn.enabled
         self.query_one("#details-labels", Input).value = ", ".join(conn.labels)

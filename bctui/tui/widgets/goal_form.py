@@ -8,6 +8,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -79,11 +80,11 @@ class GoalEditorBase(Screen[None]):
         conn = self._config().connection(self.connection_name)
         return conn.goal(self.goal_name) if conn is not None else None
 
-    def header_text(self) -> str:
-        """The first line: what is edited, and where."""
+    def header_text(self) -> Text:
+        """The first line: what is edited, and where (names shown as typed, never as markup)."""
         name = self.start.name
         state = "" if self.saved is not None else " ─ new, not saved yet"
-        return f' {self.GOAL_TYPE.capitalize()} "{name}" ─ {self.connection_name}{state}'
+        return Text(f' {self.GOAL_TYPE.capitalize()} "{name}" ─ {self.connection_name}{state}')
 
     def on_mount(self) -> None:
         # Textual calls each class's on_mount: subclasses add theirs without calling this one.
@@ -102,7 +103,7 @@ class GoalEditorBase(Screen[None]):
         for name in self.FIELDS:
             label = self.query_one(f"#err-{name}", Label)
             text = fields.get(name, "")
-            label.update(text)
+            label.update(Text(text))  # the validator's words quote names: never markup
             label.display = bool(text)
 
     def field_for(self, rest: tuple[str | int, ...]) -> str:
@@ -208,9 +209,8 @@ class GoalEditorBase(Screen[None]):
         """Add a mapping row and edit it."""
         from bctui.tui.widgets.mapping_grid import MappingGrid
 
-        grid = self.query_one(MappingGrid)
-        grid.action_add_row()
-        grid.scroll_visible()
+        # The grid brings the focused field into view once the new row is laid out.
+        self.query_one(MappingGrid).action_add_row()
 
     def action_identifiers(self) -> None:
         """Edit the identifier rules."""

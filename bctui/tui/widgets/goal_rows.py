@@ -32,8 +32,9 @@ class RowEditor(Vertical):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+a", "add_row", "Add row", id="rows-add", priority=True,
                 tooltip="Add a row after the highlighted one and edit it"),
-        Binding("ctrl+x", "delete_row", "Delete row", id="rows-delete",
-                tooltip="Delete the highlighted row (with the table focused)"),
+        # Priority: with a row's field focused, the Input's own ctrl+x (cut) would take it.
+        Binding("ctrl+x", "delete_row", "Delete row", id="rows-delete", priority=True,
+                tooltip="Delete the highlighted row (the table or one of its fields focused)"),
         Binding("left_square_bracket", "move(-1)", "Move up", id="rows-up", show=False,
                 tooltip="Move the highlighted row up (with the table focused)"),
         Binding("right_square_bracket", "move(1)", "Move down", id="rows-down", show=False,
@@ -131,7 +132,8 @@ class RowEditor(Vertical):
         bad = any(i == index for i, _ in self.errors)
         error = self.app.theme_variables.get("error", "red")
         mark = Text("✗", style=f"bold {error}") if bad else Text(" ")
-        return (mark, *self.cells(row))
+        # A str cell would be parsed as markup: names like "Loyalty [v2]" are shown as typed.
+        return (mark, *(Text(c) if isinstance(c, str) else c for c in self.cells(row)))
 
     def _refresh_row(self, index: int) -> None:
         key, row = self._rows[index]
@@ -177,7 +179,7 @@ class RowEditor(Vertical):
         if others:
             where = ", ".join(str(i + 1) for i in others)
             text += ("\n" if text else "") + f"also a problem in row {where}"
-        label.update(text)
+        label.update(Text(text))
         label.display = bool(text)
 
     def set_errors(self, errors: RowErrors) -> None:
@@ -223,7 +225,11 @@ class RowEditor(Vertical):
 
     def _focus_editor(self) -> None:
         if self.FIELDS and self._rows:
-            self.field(self.FOCUS_FIELD or self.FIELDS[0]).focus()
+            widget = self.field(self.FOCUS_FIELD or self.FIELDS[0])
+            # Not scrolled on focus: that would aim at where the field was before the new row
+            # was laid out. Once the layout is done, bring the field itself into view.
+            widget.focus(scroll_visible=False)
+            self.call_after_refresh(widget.scroll_visible, animate=False)
 
     # -- actions -------------------------------------------------------------------------
 

@@ -118,7 +118,7 @@ class SegmentPicker(Vertical):
         if not self.chosen:
             label.update("Segment: none chosen yet — pick one below (enter)")
         else:
-            label.update(f"Segment: [b]{self.chosen}[/b]")
+            label.update(Text.assemble("Segment: ", (self.chosen, "bold")))
 
     @on(OptionList.OptionSelected, "#segment-list")
     def _selected(self, event: OptionList.OptionSelected) -> None:

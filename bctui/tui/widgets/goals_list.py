@@ -4,7 +4,8 @@ switch and a one-line summary; edits save at once, like the connections table.""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from rich.text import Text
 from textual import on, work
@@ -12,6 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label
+from textual.worker import WorkerFailed
 
 from bctui.engine.models import (
     Audience,
@@ -26,6 +28,8 @@ from bctui.tui.screens.confirm import ConfirmModal, PromptModal
 
 if TYPE_CHECKING:
     from bctui.tui.app import BctuiApp
+
+R = TypeVar("R")
 
 
 def run_order(goals: tuple[Goal, ...]) -> list[Goal]:
@@ -108,7 +112,8 @@ class GoalsList(Vertical):
             )
             kind = Text("import ←", style=theme.get("accent", "cyan")) if goal.type == "import" \
                 else Text("export →")  # fmt: skip
-            table.add_row(kind, goal.name, on, goal_summary(goal), key=goal.name)
+            # Names and summaries (segment names, properties) are the user's words, not markup.
+            table.add_row(kind, Text(goal.name), on, Text(goal_summary(goal)), key=goal.name)
             self._names.append(goal.name)
         if selected in self._names:
             table.move_cursor(row=self._names.index(selected))
@@ -183,12 +188,12 @@ class GoalsList(Vertical):
         except ImportError:
             self.notify("the goal editor is not available in this build", severity="error")
 
-    @work
+    @work(exit_on_error=False, group="goals-prompt")
     async def action_add_import(self) -> None:
         """Name a new import goal, then set it up in the editor (saved from there)."""
         await self._add("import")
 
-    @work
+    @work(exit_on_error=False, group="goals-prompt")
     async def action_add_export(self) -> None:
         """Name a new export goal, then set it up in the editor (saved from there)."""
         await self._add("export")
@@ -217,7 +222,7 @@ class GoalsList(Vertical):
             draft = ExportGoal(name, segments[0].name if segments else "", ())
         self._open_editor(None, draft, kind)
 
-    @work
+    @work(exit_on_error=False, group="goals-prompt")
     async def action_copy(self) -> None:
         """Copy the goal under a new name, right after it."""
         conn, goal = self.conn(), self.selected()
@@ -250,18 +255,17 @@ class GoalsList(Vertical):
                 goals.append(copy)
         self._save(tuple(goals), f'copied as "{name}" ({first})')
 
-    @work
+    @work(exit_on_error=False, group="goals-prompt")
     async def action_rename(self) -> None:
         """Rename the goal; its watermark, sent values and run history follow."""
         goal = self.selected()
         if goal is None:
             return
-        from bctui.engine.rename import history_blocker, rename_goal
-
-        workspace = self.bctui.workspace
-        assert workspace is not None
-        with workspace.store() as store:
-            blocker = history_blocker(self.bctui.paths, store, self.connection)
+        try:
+            blocker = await self._in_thread(self._history_blocker, self.connection)
+        except BctuiError as exc:
+            self.notify(exc.render(), title="Cannot rename now", severity="error", timeout=8)
+            return
         if blocker:
             self.notify(blocker, title="Cannot rename now", severity="error", timeout=8)
             return
@@ -279,24 +283,69 @@ class GoalsList(Vertical):
         current = conn.goal(goal.name) if conn else None
         if conn is None or current is None:
             return
-        renamed = dataclasses.replace(current, name=name)
         try:
-            with workspace.store() as store:
-                rename_goal(self.bctui.paths, store, conn.name, current.name, name)
+            await self._in_thread(self._rename_history, conn.name, current.name, name)
         except BctuiError as exc:
             self.notify(exc.render(), title="Not renamed", severity="error", timeout=8)
             return
-        saved = self._save(
-            tuple(renamed if g is current else g for g in conn.goals),
+        # The store moved: save the file on what it is now (it may have been reloaded meanwhile).
+        conn = self.conn()
+        current = conn.goal(goal.name) if conn else None
+        saved = conn is not None and current is not None and self._save(
+            tuple(dataclasses.replace(current, name=name) if g is current else g
+                  for g in conn.goals),
             f'goal renamed to "{name}"',
             renamed_goals={(conn.name, current.name): name},
-        )
-        if not saved:
-            # The file was not changed: put the history back under the old name.
-            with workspace.store() as store:
-                rename_goal(self.bctui.paths, store, conn.name, name, current.name)
+        )  # fmt: skip
+        if saved:
+            return
+        # The file was not changed: put the history back under the old name.
+        try:
+            await self._in_thread(self._rename_history, self.connection, name, goal.name)
+        except BctuiError as exc:
+            self.notify(
+                f'{exc.render()}\nThe goal\'s history is under "{name}" in the store while the '
+                f'file still says "{goal.name}": rename it again to match.',
+                title="History not moved back",
+                severity="error",
+                timeout=15,
+            )
 
-    @work
+    async def _in_thread(self, work_: Callable[..., R], *args: str) -> R:
+        """`work_(*args)` in a thread worker (SQLite can wait on a lock for a minute)."""
+        try:
+            result = await self._thread(work_, *args).wait()
+        except WorkerFailed as failed:  # not a BctuiError: the app has reported it already
+            raise BctuiError(f"{type(failed.error).__name__}: {failed.error}") from None
+        if isinstance(result, BctuiError):
+            raise result
+        return result
+
+    @work(thread=True, exit_on_error=False, group="goals-store")
+    def _thread(self, work_: Callable[..., object], *args: str) -> object:
+        # A BctuiError is handed back (the caller words it), not left to the app's handler.
+        try:
+            return work_(*args)
+        except BctuiError as exc:
+            return exc
+
+    def _history_blocker(self, connection: str) -> str:
+        from bctui.engine.rename import history_blocker
+
+        workspace = self.bctui.workspace
+        assert workspace is not None
+        with workspace.store() as store:
+            return history_blocker(workspace.paths, store, connection)
+
+    def _rename_history(self, connection: str, old: str, new: str) -> None:
+        from bctui.engine.rename import rename_goal
+
+        workspace = self.bctui.workspace
+        assert workspace is not None
+        with workspace.store() as store:
+            rename_goal(workspace.paths, store, connection, old, new)
+
+    @work(exit_on_error=False, group="goals-prompt")
     async def action_delete(self) -> None:
         """Delete the goal after a confirmation."""
         goal = self.selected()

@@ -14,12 +14,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
-from bctui.engine.models import (
-    BRAZE_IDENTIFIERS,
-    PRIMARY_IDENTIFIERS,
-    IdentifierPair,
-    IdentifierRules,
-)
+from bctui.engine.models import BRAZE_IDENTIFIERS, IdentifierPair, IdentifierRules
 from bctui.tui.widgets.goal_rows import Row, RowEditor, RowErrors
 from bctui.tui.widgets.goal_suggest import PropertySuggester
 
@@ -79,7 +74,8 @@ class IdentifierRulesField(Horizontal):
         line = self.query_one("#ids-line", Static)
         text = describe_rules(self.rules)
         line.set_class(not text, "-empty")
-        line.update(text or "none yet — every goal needs at least one (ctrl+g)")
+        # Text, not markup: `user_alias[label]` and property names are shown as they are.
+        line.update(Text(text or "none yet — every goal needs at least one (ctrl+g)"))
 
     @on(Button.Pressed, "#ids-edit")
     def _pressed(self) -> None:
@@ -190,26 +186,15 @@ def rules_to_rows(rules: IdentifierRules) -> list[Row]:
 
 
 def rows_to_rules(rows: list[Row]) -> tuple[IdentifierRules, RowErrors]:
-    """The rules the rows describe, and the problems of each row (checked like the config)."""
+    """The rules the rows describe, and the problems the model cannot even hold (a pair without
+    a property); everything else is the validator's to say when the goal is saved."""
     errors: RowErrors = {}
     groups: dict[str, list[IdentifierPair]] = {}
-    primaries: dict[str, list[int]] = {}
     for index, row in enumerate(rows):
         braze, prop, label = row["braze"], row["property"].strip(), row["label"].strip()
         if not prop:
             errors[(index, "property")] = "a profile property is needed"
-        if braze == "user_alias" and not label:
-            errors[(index, "label")] = "a user_alias identifier needs the alias label"
-        if braze in PRIMARY_IDENTIFIERS:
-            primaries.setdefault(row["group"], []).append(index)
         groups.setdefault(row["group"], []).append(IdentifierPair(braze, prop, label))
-    for indexes in primaries.values():
-        if len(indexes) > 1:
-            for index in indexes[1:]:
-                errors[(index, "braze")] = (
-                    "a group may hold at most one of external_id, user_alias, braze_id "
-                    "(Braze rejects objects with several) — put it in a group of its own (ctrl+g)"
-                )
     return tuple(tuple(g) for g in groups.values()), errors
 
 
@@ -244,8 +229,10 @@ class IdentifierRulesModal(ModalScreen[IdentifierRules | None]):
         with Vertical(id="ids-box") as box:
             box.border_title = "Identifier rules"
             yield Static(
-                "Groups are tried in order; the first whose pairs all match wins. "
-                "ctrl+a add pair (AND) · ctrl+g new group (OR) · ctrl+x delete · [ ] move",
+                Text(
+                    "Groups are tried in order; the first whose pairs all match wins. "
+                    "ctrl+a add pair (AND) · ctrl+g new group (OR) · ctrl+x delete · [ ] move"
+                ),
                 id="ids-help",
             )
             yield PairsEditor(rules_to_rows(self.rules), self.properties)

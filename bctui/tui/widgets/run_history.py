@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -23,6 +23,14 @@ if TYPE_CHECKING:
     from bctui.tui.app import BctuiApp, RunsSnapshot
 
 LIMIT = 200
+WIDE = 120
+"""From this width on the table shows who started each run, its data points and mode too."""
+COLUMNS = {  # key: (heading, width; 0 = what is left, for the goals)
+    "state": ("State", 13), "by": ("By", 9), "start": ("Started", 12), "took": ("Took", 9),
+    "goals": ("Goals", 0), "dp": ("Data points", 11), "mode": ("Mode", 8),
+}  # fmt: skip
+NARROW_KEYS = ("state", "start", "took", "goals")
+WIDE_KEYS = ("state", "by", "start", "took", "goals", "dp", "mode")
 STATE_MARKS = {
     history.RunStatus.RUNNING: ("⟳ running", "accent"),
     history.RunStatus.INTERRUPTED: ("⚠ interrupted", "warning"),
@@ -63,7 +71,13 @@ class RunHistory(Vertical):
         super().__init__(id=id)
         self.connection = connection
         self.rows: list[RunRow] = []
+        self.loaded = False
+        """True once the runs have been read (until then the table is empty, not "no runs")."""
         self._signature: object = None
+        self._layout: tuple[tuple[str, ...], int] = ((), 0)
+        """The columns shown and the goals column's width."""
+        self._shown: list[tuple[str, tuple[Text, ...]]] = []
+        """Each row on screen: run id and cells (rebuilt only where they change)."""
 
     @property
     def bctui(self) -> BctuiApp:
@@ -73,21 +87,34 @@ class RunHistory(Vertical):
         assert isinstance(self.app, BctuiApp)
         return self.app
 
+    @property
+    def table(self) -> DataTable[Text]:
+        """The runs table."""
+        return self.query_one("#history-table", DataTable)
+
     def compose(self) -> ComposeResult:
         yield DataTable(id="history-table", cursor_type="row")
         yield Label("", id="history-empty")
         yield Label("enter log and details · v live run panel", id="history-keys")
 
     def on_mount(self) -> None:
-        table = self.query_one("#history-table", DataTable)
-        for key, label in (
-            ("state", "State"), ("by", "By"), ("start", "Started"), ("duration", "Took"),
-            ("goals", "Goals"), ("dp", "Data points"), ("mode", "Mode"),
-        ):  # fmt: skip
-            table.add_column(label, key=key)
-        self.query_one("#history-empty", Label).display = False
+        self._show_rows()
+        self.resume()
+
+    # -- following the app's run poll (only while the screen is shown) ---------------------
+
+    def pause(self) -> None:
+        """Stop following the run poll (the screen is covered)."""
+        self.bctui.runs_changed.unsubscribe(self)
+
+    def resume(self) -> None:
+        """Follow the run poll again, catching up on what changed meanwhile."""
+        if not self.is_mounted:
+            return  # on_mount subscribes
+        self.bctui.runs_changed.unsubscribe(self)
         self.bctui.runs_changed.subscribe(self, self._runs_changed)
-        self.reload()
+        self._signature = None
+        self._runs_changed(self.bctui.runs)
 
     def _runs_changed(self, snapshot: RunsSnapshot) -> None:
         latest = snapshot.latest.get(self.connection)
@@ -123,46 +150,90 @@ class RunHistory(Vertical):
             ]
         self.post_message(RunsLoaded(connection, rows))
 
+    # -- the table ---------------------------------------------------------------------------
+
+    def _wanted_layout(self) -> tuple[tuple[str, ...], int]:
+        width = self.size.width or 80
+        keys = WIDE_KEYS if width >= WIDE else NARROW_KEYS
+        fixed = sum(COLUMNS[k][1] + 2 for k in keys)  # + the cells' padding
+        return keys, max(16, width - fixed - 2 - 1)  # - the goals' padding, the scroll bar
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._wanted_layout() != self._layout:
+            self._show_rows()
+
+    def _cells(self, row: RunRow, now: float, goals_width: int) -> dict[str, Text]:
+        record = row.record
+        theme = self.app.theme_variables
+        text, color = STATE_MARKS.get(row.status, (row.status.value, "text"))
+        end = record.ended_at or (now if row.status is history.RunStatus.RUNNING else None)
+        # Goal names are the user's words: every cell is plain Text, never markup.
+        goals = Text(
+            "; ".join(
+                f"{g.goal}: {short_counts(g.counts, 0) or g.state.lower()}" for g in row.goals
+            )
+            or "—"
+        )
+        goals.truncate(goals_width, overflow="ellipsis")
+        mode = " ".join(m for m, on in (("dry", record.dry_run), ("full", record.full)) if on)
+        return {
+            "state": Text(text, style=theme.get(color, "")),
+            "by": Text(record.started_by),
+            "start": Text(short_time(record.started_at, now)),
+            "took": Text(duration(end - record.started_at) if end else "—"),
+            "goals": goals,
+            "dp": Text(f"{sum(g.data_points for g in row.goals):,}", justify="right"),
+            "mode": Text(mode),
+        }
+
     @on(RunsLoaded)
     def _loaded(self, message: RunsLoaded) -> None:
         if message.connection != self.connection:
             return
-        self.rows = message.rows
-        table = self.query_one("#history-table", DataTable)
-        selected = self.selected()
-        table.clear()
+        self._show_rows(message.rows)
+
+    def _show_rows(self, rows: list[RunRow] | None = None) -> None:
+        """Show `rows` (else the rows shown, e.g. at a new width), touching only what changed
+        and keeping the highlighted run highlighted."""
+        table = self.table
+        selected = self.selected()  # before self.rows changes under the cursor
+        if rows is not None:
+            self.rows = rows
+            self.loaded = True
+        layout = self._wanted_layout()
+        keys, goals_width = layout
+        if layout != self._layout:
+            self._layout = layout
+            self._shown = []
+            table.clear(columns=True)
+            for key in keys:
+                label, width = COLUMNS[key]
+                table.add_column(label, key=key, width=width or goals_width)
         now = self.bctui.clock()
-        theme = self.app.theme_variables
-        for row in self.rows:
-            record = row.record
-            text, color = STATE_MARKS.get(row.status, (row.status.value, "text"))
-            end = record.ended_at or (now if row.status is history.RunStatus.RUNNING else None)
-            took = duration(end - record.started_at) if end else "—"
-            goals = "; ".join(
-                f"{g.goal}: {short_counts(g.counts, 0) or g.state.lower()}" for g in row.goals
-            )
-            data_points = sum(g.data_points for g in row.goals)
-            mode = " ".join(m for m, on in (("dry", record.dry_run), ("full", record.full)) if on)
-            table.add_row(
-                Text(text, style=theme.get(color, "")),
-                record.started_by,
-                short_time(record.started_at, now),
-                took,
-                goals or "—",
-                f"{data_points:,}",
-                mode,
-                key=record.id,
-            )
-        ids = [r.record.id for r in self.rows]
-        if selected is not None and selected.record.id in ids:
-            table.move_cursor(row=ids.index(selected.record.id))
+        shown = [
+            (r.record.id, tuple(self._cells(r, now, goals_width)[k] for k in keys))
+            for r in self.rows
+        ]
+        if [i for i, _ in shown] == [i for i, _ in self._shown]:
+            for (run_id, cells), (_, before) in zip(shown, self._shown, strict=True):
+                for key, cell, old in zip(keys, cells, before, strict=True):
+                    if cell != old:
+                        table.update_cell(run_id, key, cell)
+        else:
+            table.clear()
+            for run_id, cells in shown:
+                table.add_row(*cells, key=run_id)
+            ids = [i for i, _ in shown]
+            if selected is not None and selected.record.id in ids:
+                table.move_cursor(row=ids.index(selected.record.id), animate=False)
+        self._shown = shown
         empty = self.query_one("#history-empty", Label)
-        empty.display = not self.rows
+        empty.display = self.loaded and not self.rows
         empty.update("No runs yet: r on the connections list runs it now.")
 
     def selected(self) -> RunRow | None:
         """The highlighted run."""
-        row = self.query_one("#history-table", DataTable).cursor_row
+        row = self.table.cursor_row
         return self.rows[row] if 0 <= row < len(self.rows) else None
 
     @on(DataTable.RowSelected, "#history-table")

@@ -324,16 +324,17 @@ class GoalProgressView(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="goal-line"):
-            yield Label(classes="goal-title")
-            yield Label(classes="goal-phase")
+            # Goal names and errors are data: every label is plain text, never markup.
+            yield Label(classes="goal-title", markup=False)
+            yield Label(classes="goal-phase", markup=False)
             yield StillProgressBar(total=1, show_percentage=False, show_eta=False)
-            yield Label(classes="goal-amount")
-        yield Label(classes="goal-counts")
+            yield Label(classes="goal-amount", markup=False)
+        yield Label(classes="goal-counts", markup=False)
         with Horizontal(classes="goal-line goal-throughput"):
-            yield Label(classes="goal-rate")
+            yield Label(classes="goal-rate", markup=False)
             yield Sparkline([], summary_function=max)
-            yield Label(classes="goal-extra")
-        yield Label(classes="goal-error")
+            yield Label(classes="goal-extra", markup=False)
+        yield Label(classes="goal-error", markup=False)
 
     def on_mount(self) -> None:
         self._ready = True

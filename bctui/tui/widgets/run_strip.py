@@ -10,6 +10,7 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import Label
 
 from bctui.engine.runs import state as st
@@ -54,7 +55,7 @@ class RunStrip(Vertical):
 
     def compose(self) -> ComposeResult:
         yield GoalProgressView(GoalProgress(name=""), compact=True)
-        yield Label("", id="strip-result")
+        yield Label("", id="strip-result", markup=False)
 
     def on_mount(self) -> None:
         self.query_one(GoalProgressView).display = False
@@ -146,7 +147,7 @@ class RunStrip(Vertical):
             return
         self._shown = shown
         self.display = connection is not None  # no connection highlighted: no empty box
-        self.border_title = head
+        self.border_title = Content(head)  # a connection name, not markup
         self.set_class(live, "-running")
         view = self.query_one(GoalProgressView)
         view.display = goal is not None

@@ -10,13 +10,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, OptionList, Static, Switch
 from textual.widgets.option_list import Option
 
 from bctui.engine.models import Connection, S3Settings
-from bctui.engine.secrets import resolve, secret_name_for
+from bctui.engine.secrets import resolve
 from bctui.errors import BctuiError
 from bctui.secret import Secret
 from bctui.tui.widgets.details_form import Problems
@@ -151,14 +152,14 @@ class S3Setup(SetupSection):
         typed_s3 = self.query_one("#setup-s3-secret", Input).value
         if typed_s3:
             s3_status = (
-                f"a new secret is typed — saved as secret:{secret_name_for(conn.name, 's3')} "
+                f"a new secret is typed — saved as secret:{self.secret_name(conn, 's3')} "
                 "with ctrl+s"
             )
         elif conn.s3 is not None:
             s3_status = secret_status(conn.s3.secret_access_key, self.secrets)
         else:
             s3_status = "not set — type the secret access key"
-        self.query_one("#setup-s3-secret-status", Static).update(s3_status)
+        self.query_one("#setup-s3-secret-status", Static).update(Content(s3_status))
 
     def used(self) -> bool:
         """Whether the S3 switch is on."""
@@ -171,7 +172,9 @@ class S3Setup(SetupSection):
     def pending_secrets(self, connection: str) -> dict[str, Secret]:
         """The secret typed here (while S3 is used), by the name it is saved under."""
         secret = self.typed_secret() if self.used() else ""
-        return {secret_name_for(connection, "s3"): Secret(secret)} if secret else {}
+        if not secret or self.saved is None:
+            return {}
+        return {self.secret_name(self.saved, "s3"): Secret(secret)}
 
     def apply(self, conn: Connection) -> tuple[S3Settings | None, Problems]:
         """`conn`'s S3 settings with this section's values (None: S3 off), and what is missing."""
@@ -181,10 +184,10 @@ class S3Setup(SetupSection):
         old = conn.s3
         secret_ref = old.secret_access_key if old else ""
         if self.typed_secret():
-            secret_ref = f"secret:{secret_name_for(conn.name, 's3')}"
+            secret_ref = f"secret:{self.secret_name(conn, 's3')}"
         elif not secret_ref:
             problems["s3-secret"] = "type the secret access key (it is stored as a secret)"
-            secret_ref = f"secret:{secret_name_for(conn.name, 's3')}"
+            secret_ref = f"secret:{self.secret_name(conn, 's3')}"
         s3 = S3Settings(
             access_key_id=self.query_one("#setup-s3-key-id", Input).value.strip(),
             secret_access_key=secret_ref,
@@ -272,7 +275,7 @@ class S3Setup(SetupSection):
             )
             return
         self.say("#setup-bucket-status", f"{len(message.buckets)} bucket(s) — enter picks one")
-        options.add_options([Option(name, id=name) for name in message.buckets])
+        options.add_options([Option(Text(name), id=name) for name in message.buckets])
         current = self.query_one("#setup-bucket", Input).value.strip()
         if current in message.buckets:
             options.highlighted = message.buckets.index(current)

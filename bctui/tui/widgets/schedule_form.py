@@ -10,6 +10,7 @@ from functools import cache
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
@@ -34,6 +35,8 @@ KIND_FIELDS = {
     "weekday_of_month": ("week", "weekday", "at"),
     "cron": ("expr",),
 }
+MAX_TIMES = 1440
+"""More runs a day than minutes in it is never meant; refused before the preview computes them."""
 WEEKS: tuple[tuple[str, int | str], ...] = (
     ("1st", 1), ("2nd", 2), ("3rd", 3), ("4th", 4), ("last", "last"),
 )  # fmt: skip
@@ -191,6 +194,11 @@ class ScheduleForm(ConnectionForm):
             times = whole_number(text)
             if times is None:
                 problems["times"] = f'"{text.strip()}" is not a whole number — use 1 to 24'
+            elif not 1 <= times <= MAX_TIMES:
+                # The preview would compute that many runs: refused here, before it does.
+                problems["times"] = (
+                    f"{times} runs a day is out of range — use a number from 1 to 24"
+                )
             values["times"] = times or 0
         elif kind == "days_of_week":
             days = tuple(
@@ -240,10 +248,13 @@ class ScheduleForm(ConnectionForm):
         out = self.query_one("#schedule-next", Static)
         if self.problems:
             first = next(iter(self.problems.values()))
-            out.update(f"fix the schedule to see its next runs: {first}")
+            out.update(Content(f"fix the schedule to see its next runs: {first}"))
             return
         if schedule.kind == "manual":
             out.update("runs only when started (r on the connections list, or `bctui run`)")
+            return
+        if schedule.kind == "times_per_day" and not 1 <= schedule.times <= MAX_TIMES:
+            out.update(Content(f"{schedule.times} runs a day is out of range — use 1 to 24"))
             return
         now_ts = self.clock() if self.clock else datetime.now().timestamp()
         now = datetime.fromtimestamp(now_ts).astimezone(local_zone())
@@ -258,7 +269,7 @@ class ScheduleForm(ConnectionForm):
             if schedule.timezone:
                 text = f"{when.strftime('%a %Y-%m-%d %H:%M')} {schedule.timezone}  ({text} here)"
             lines.append(f"  {text}")
-        out.update("\n".join(lines))
+        out.update(Content("\n".join(lines)))  # a cron expression or zone is not markup
 
     def _show_kind(self) -> None:
         shown = KIND_FIELDS[self.kind()]

@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, Select
 
+from bctui.engine.config import Issue
 from bctui.store.segments import OPS, Rule
 from bctui.store.values import Scalar, numeric
 from bctui.tui.screens.segments import OP_WORDS, value_text
@@ -109,7 +110,7 @@ class RuleRow(Vertical):
                 [(OP_WORDS[o], o) for o in OPS], value=op, allow_blank=False, classes="rule-op"
             )
             yield Input(typed_value(rule) if rule else "", classes="rule-value")
-        yield Label("", classes="field-error rule-error")
+        yield Label("", classes="field-error rule-error", markup=False)
 
     def on_mount(self) -> None:
         self._op_changed(self.op)
@@ -193,6 +194,18 @@ class RuleList(Vertical):
         """The rule rows, in order."""
         return list(self.query_children(RuleRow))
 
+    def read(self) -> tuple[tuple[Rule, ...], dict[int, str]]:
+        """The rules that read well, and each wrong rule's problem by position."""
+        rules: list[Rule] = []
+        problems: dict[int, str] = {}
+        for index, row in enumerate(self.rows):
+            rule, problem = row.read()
+            if rule is None:
+                problems[index] = problem
+            else:
+                rules.append(rule)
+        return tuple(rules), problems
+
     def set_names(self, names: list[str]) -> None:
         """Offer these property names as completions, in every row and in rows added later."""
         self.names = names
@@ -226,3 +239,23 @@ class RuleList(Vertical):
         else:
             self.move_child(row, after=rows[target])
         return True
+
+
+def issue_messages(issues: list[Issue], index: int) -> tuple[str, dict[int, str], list[str]]:
+    """The validator's issues for the segment at `index`, sorted for the form: the name's
+    problem, each rule's (by position), and the rest."""
+    name_problem = ""
+    rules: dict[int, list[str]] = {}
+    general: list[str] = []
+    for issue in issues:
+        text = issue.message + (f" — {issue.fix}" if issue.fix else "")
+        path = issue.path
+        if len(path) >= 3 and path[0] == "segment" and path[1] == index:
+            if path[2] == "name":
+                name_problem = text
+                continue
+            if path[2] == "rules" and len(path) >= 4 and isinstance(path[3], int):
+                rules.setdefault(path[3], []).append(text)
+                continue
+        general.append(f"{issue.key}: {text}" if path else text)
+    return name_problem, {i: " · ".join(t) for i, t in rules.items()}, general
