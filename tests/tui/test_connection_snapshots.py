@@ -118,6 +118,13 @@ def test_run_detail(snap_compare, snapshot_workspace: TuiWorkspace, size) -> Non
             ),
         )
         await app.workers.wait_for_complete()
-        await pilot.pause(0.1)
+        # The log is written once the screen has its size: wait until it holds steady.
+        log = app.screen.query_one("#run-detail-log")
+        seen, steady = -1, 0
+        while steady < 5:
+            await pilot.pause(0.03)
+            count = len(log.lines)  # type: ignore[attr-defined]
+            steady = steady + 1 if count == seen and count else 0
+            seen = count
 
     assert snap_compare(snapshot_workspace.app(), terminal_size=size, run_before=open_run)

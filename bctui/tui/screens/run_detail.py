@@ -96,16 +96,18 @@ class RunDetailScreen(Screen[None]):
             return False
         self._wide = wide
         self.set_class(not wide, "-narrow")
-        goals = self.query_one("#run-detail-goals", DataTable)
-        goals.clear(columns=True)
-        if wide:
-            goals.add_columns("Goal", "Type", "State", *COUNTS, "Data points", "Took")
-        else:  # the counts that are not zero, in one column
-            goals.add_columns("Goal", "State", "Counts", "Took")
+        self._goal_columns(self.query_one("#run-detail-goals", DataTable))
         failures = self.query_one("#run-detail-failures", DataTable)
         failures.clear(columns=True)
         failures.add_columns("Goal", "Profile", "Braze's reason", "Tries")
         return True
+
+    def _goal_columns(self, goals: DataTable[object]) -> None:
+        goals.clear(columns=True)
+        if self._wide:
+            goals.add_columns("Goal", "Type", "State", *COUNTS, "Data points", "Took")
+        else:  # the counts that are not zero, in one column
+            goals.add_columns("Goal", "State", "Counts", "Took")
 
     def action_reload(self) -> None:
         """Read the run again."""
@@ -178,7 +180,8 @@ class RunDetailScreen(Screen[None]):
             line.append(f"\n{record.error}", style=theme.get("error", "red"))
         summary.update(line)
         table = self.query_one("#run-detail-goals", DataTable)
-        table.clear()
+        # Columns afresh: widths then follow these rows only, whatever was shown before.
+        self._goal_columns(table)
         for goal in message.goals:
             # Names, profile ids and Braze's reasons are data: plain Text cells, never markup.
             took = Text(duration(goal.seconds) if goal.seconds else "—")
@@ -202,7 +205,8 @@ class RunDetailScreen(Screen[None]):
         for ts, text in message.log:
             log.write(Text.assemble((clock(ts), "dim"), " ", text))
         failures = self.query_one("#run-detail-failures", DataTable)
-        failures.clear()
+        failures.clear(columns=True)
+        failures.add_columns("Goal", "Profile", "Braze's reason", "Tries")
         for goal_name, pid, reason, attempts in message.failures:
             failures.add_row(Text(goal_name), Text(pid), Text(reason), Text(str(attempts)))
         self.query_one("#run-detail-failures-box").display = bool(message.failures)
