@@ -52,3 +52,25 @@ def test_a_resumed_run_appends_after_a_torn_last_line(tmp_path: Path) -> None:
 
     assert list(read_events(path)) == [first, resumed]
     assert list(follow_events(path, poll=0.01, alive=lambda: False)) == [first, resumed]
+
+
+def test_a_dry_runs_goals_are_read_from_its_summary(tmp_path: Path) -> None:
+    """A dry run writes no progress to the store; what it counted is in its summary."""
+    from bctui.engine.runs import state as st
+    from bctui.store import ProfileStore
+
+    with ProfileStore(tmp_path / "p.db") as store:
+        st.migrate(store)
+        record = st.RunRecord("r1", "c", 1.0, st.RUNNING, dry_run=True)
+        goal = {"type": "export", "state": "FINISHED", "checked": 5, "created": 3,
+                "data_points": 9, "seconds": 0.5, "error": ""}  # fmt: skip
+        with store.transaction() as tx:
+            st.insert_run(tx, record, [("out", "export")])
+            st.finish_run(tx, "r1", st.FINISHED, "", {"goals": {"out": goal}})
+        finished = st.get_run(store, "r1")
+        assert finished is not None
+        (shown,) = st.reported_goal_states(store, finished)
+        assert (shown.goal, shown.state, shown.counts["created"], shown.data_points) == (
+            "out", "FINISHED", 3, 9,
+        )
+        assert st.goal_states(store, "r1")[0].state == st.PENDING  # the store's own row

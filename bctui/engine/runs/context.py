@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 from bctui.engine.models import Connection
 from bctui.engine.runs.events import Event, LogLine, PhaseChanged, Progress
-from bctui.engine.runs.state import FINISHED, GoalState, save_goal
+from bctui.engine.runs.state import COUNT_NAMES, FINISHED, GoalState, save_goal
+
+__all__ = ["COUNT_NAMES"]  # importers of the counts' names find them here too
 from bctui.engine.secrets import SecretsFile
 from bctui.errors import BctuiError, ExitCode
 from bctui.store import ProfileStore
 from bctui.store.transaction import Transaction
 
-COUNT_NAMES = ("checked", "created", "updated", "unchanged", "skipped", "failed")
 SIGNAL_POLL_SECONDS = 0.1
 
 

@@ -114,6 +114,7 @@ FAILED: Final = "FAILED"
 CANCELLED: Final = "CANCELLED"
 PENDING: Final = "PENDING"
 TERMINAL: Final = (FINISHED, FAILED, CANCELLED)
+COUNT_NAMES: Final = ("checked", "created", "updated", "unchanged", "skipped", "failed")
 STARTED_BY: Final = ("cli", "ui", "scheduler")
 
 
@@ -310,6 +311,27 @@ def goal_states(store: ProfileStore, run_id: str) -> list[GoalState]:
     return [
         GoalState(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5], r[6], r[7], r[8])
         for r in rows.fetchall()
+    ]
+
+
+def reported_goal_states(store: ProfileStore, run: RunRecord) -> list[GoalState]:
+    """A run's goals as people read them. A dry run writes no progress to the store, so its
+    goals come from its summary once it has ended."""
+    goals = run.summary.get("goals") if run.dry_run else None
+    if not isinstance(goals, dict) or not goals:
+        return goal_states(store, run.id)
+    return [
+        GoalState(
+            name,
+            str(g.get("type", "")),
+            str(g.get("state", PENDING)),
+            {k: int(v) for k, v in g.items() if k in COUNT_NAMES and isinstance(v, int)},
+            int(g.get("data_points", 0)),
+            float(g.get("seconds", 0.0)),
+            str(g.get("error", "")),
+        )
+        for name, g in goals.items()
+        if isinstance(g, dict)
     ]
 
 

@@ -125,7 +125,7 @@ class RunDetailScreen(Screen[None]):
             if record is None:
                 self.post_message(RunDetails(run_id, None))
                 return
-            goals = st.goal_states(store, record.id)
+            goals = st.reported_goal_states(store, record)
             failures = [
                 (g.goal, pid, reason, attempts)
                 for g in goals
