@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import random
 import threading
 import time
@@ -64,6 +66,9 @@ class Simulator:
         self._exports = ExportManager(s3_config)
         self._counters: Counter[str] = Counter()
         self._requests: dict[str, Counter[str]] = {}
+        # Set to a list to keep every /users/track body received (tests that compare exact
+        # payloads); None keeps nothing.
+        self.track_bodies: list[dict[str, Any]] | None = None
         self.full_key = self.add_key(ALL_PERMISSIONS)
         if users:
             self.seed_users(users)
@@ -265,6 +270,8 @@ class Simulator:
             max_array_length=settings.max_array_length,
         )
         with self._lock:
+            if self.track_bodies is not None:
+                self.track_bodies.append(copy.deepcopy(dict(body)))
             outcome: TrackOutcome = process_track(
                 dict(body),
                 store=None if settings.bench_mode else self._store,
