@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
+import time
 import urllib.request
 from collections.abc import (
     AsyncGenerator,
@@ -226,9 +227,11 @@ class BrazeClient:
             info: RateLimitInfo | None = None
             try:
                 self.stats.requests += 1
+                sent_at = time.monotonic()
                 response = await self._http.request(
                     method, url, params=query, content=body, headers=headers
                 )
+                pacer.observe_latency(time.monotonic() - sent_at)
                 info = parse_rate_limit(response.headers)
             except httpx.TransportError as exc:
                 failures += 1

@@ -21,6 +21,19 @@ WINDOW_TOLERANCE = 1.0
 # Waits for a window's reset end this much later, so a request never lands a hair early.
 RESET_MARGIN = 0.01
 
+# Concurrency sizing (Little's law): requests in flight = allowed rate × round trip, with
+# headroom for jitter; a floor so a fast server is not starved, and a start before anything is
+# known that the first answers correct within one round trip. The round trip is the least one
+# seen lately, not the average: queueing that our own requests cause (at the server or in a busy
+# event loop) would otherwise raise the concurrency that causes it.
+CONCURRENCY_HEADROOM = 1.5
+MIN_CONCURRENCY = 4
+START_CONCURRENCY = 32
+LATENCY_SPAN = 5.0  # seconds a low round trip is remembered (two halves of this)
+# The shortest window Braze documents (3,000 requests per 3 s): a first answer that comes late in
+# a window shows only the rest of it, which must not read as a far higher rate.
+MIN_WINDOW = 3.0
+
 TRACK_GROUP = "users.track"
 SHARED_GROUP = "shared"
 
@@ -168,6 +181,11 @@ class Pacer:
         self._pause_detail = ""
         self._in_flight = 0
         self._reported_until = 0.0
+        self._window: float | None = None  # the longest reset seen: the window's length
+        # The least round trip of the current and of the previous half-span.
+        self._rtt_now: float | None = None
+        self._rtt_before: float | None = None
+        self._rtt_since = 0.0
         self.waits = 0
         self.waited_seconds = 0.0
 
@@ -180,6 +198,47 @@ class Pacer:
     def remaining(self) -> int | None:
         """The current estimate of requests left in this window (None: unknown)."""
         return self._remaining
+
+    @property
+    def latency(self) -> float | None:
+        """The least round trip of an answered request lately, in seconds (None: none yet)."""
+        if self._rtt_before is None:
+            return self._rtt_now
+        if self._rtt_now is None:
+            return self._rtt_before
+        return min(self._rtt_now, self._rtt_before)
+
+    @property
+    def rate(self) -> float | None:
+        """Requests per second the server allows over a window (None until its headers said)."""
+        if self._limit is None or self._window is None:
+            return None
+        return self._limit / max(self._window, MIN_WINDOW)
+
+    def observe_latency(self, seconds: float) -> None:
+        """One answered request's round trip."""
+        now = self._clock()
+        if now - self._rtt_since >= LATENCY_SPAN / 2:
+            # A half-span or more since this one began: it becomes the previous one, or, after a
+            # whole span of silence, is forgotten too.
+            recent = now - self._rtt_since < LATENCY_SPAN
+            self._rtt_before = self._rtt_now if recent else None
+            self._rtt_now, self._rtt_since = None, now
+        if self._rtt_now is None or seconds < self._rtt_now:
+            self._rtt_now = seconds
+
+    def concurrency(self, cap: int) -> int:
+        """How many requests to keep in flight to use the allowed rate at the measured latency,
+        at most `cap`: enough at 300 ms, no more than needed at 10 ms. Without rate-limit
+        headers the cap; before any answer a modest start."""
+        latency = self.latency
+        if latency is None:
+            return min(cap, START_CONCURRENCY)
+        rate = self.rate
+        if rate is None:
+            return cap
+        wanted = math.ceil(rate * latency * CONCURRENCY_HEADROOM)
+        return max(1, min(cap, max(MIN_CONCURRENCY, wanted)))
 
     async def acquire(self, path: str) -> None:
         """Wait until a request to `path` may be sent, then count it as in flight."""
@@ -252,6 +311,8 @@ class Pacer:
             return
         if info.reset_in <= 0:
             return  # a response from a window that is already over
+        if self._window is None or info.reset_in > self._window:
+            self._window = info.reset_in
         reset_at = now + info.reset_in + RESET_MARGIN
         if self._reset_at is None or reset_at > self._reset_at + WINDOW_TOLERANCE:
             self._reset_at = reset_at

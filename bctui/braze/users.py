@@ -212,7 +212,10 @@ async def track_batches(
     *,
     concurrency: int | None = None,
 ) -> AsyncGenerator[tuple[B, TrackResult], None]:
-    """Send each batch of attribute objects as one /users/track request, `concurrency` at a time.
+    """Send each batch of attribute objects as one /users/track request, concurrently.
+
+    As many requests are kept in flight as Braze's rate limit allows at the measured latency
+    (`Pacer.concurrency`), at most `concurrency` (default: the client's connection limit).
 
     Yields `(batch, result)` as requests finish (not in input order), the batch being the very
     object passed in, so callers can attach their own bookkeeping to it. The input is consumed
@@ -221,14 +224,17 @@ async def track_batches(
     raised: every batch yielded was answered by Braze, every other batch must be sent again.
     Close the iterator (`contextlib.aclosing`) when leaving it early.
     """
-    limit = concurrency if concurrency is not None else client.max_connections
-    if limit < 1:
+    cap = concurrency if concurrency is not None else client.max_connections
+    if cap < 1:
         raise ValueError("concurrency must be at least 1")
+    pacer = client.pacer(TRACK_PATH)
     source = _aiter(batches)
     pending: set[asyncio.Task[tuple[B, TrackResult]]] = set()
     exhausted = False
     try:
         while True:
+            # Sized afresh as answers come: the allowed rate times the measured latency.
+            limit = pacer.concurrency(cap)
             while not exhausted and len(pending) < limit:
                 try:
                     batch = await anext(source)

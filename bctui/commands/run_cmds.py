@@ -57,7 +57,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=_positive,
         default=RunOptions.concurrency,
         metavar="N",
-        help=f"concurrent /users/track requests (default {RunOptions.concurrency})",
+        help=(f"at most N concurrent /users/track requests (default {RunOptions.concurrency}); "
+              "fewer are used when Braze's rate limit and latency need fewer"),
     )
     p.add_argument(
         "--run-id",

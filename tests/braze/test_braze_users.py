@@ -306,3 +306,29 @@ def test_export_body_and_an_answer_without_s3(standin: StandIn) -> None:
         "output_format": "gzip",
         "callback_endpoint": "https://hooks.example.com/braze",
     }
+
+
+@pytest.mark.parametrize(("latency_ms", "low", "high"), [(2, 1, 24), (200, 150, 340)])
+def test_requests_in_flight_follow_the_rate_limit_times_the_latency(
+    make_sandbox: Callable[..., Sandbox], latency_ms: int, low: int, high: int
+) -> None:
+    # 3,000 requests / 3 s at 200 ms: 1,000/s × 0.2 s × 1.5 headroom = 300 in flight (sending
+    # them takes a while in one process, so the peak may fall short); at 2 ms, a handful. Either
+    # way neither the start (32) nor the cap (512).
+    box = make_sandbox(users=0, settings=SimulatorSettings(latency_ms=latency_ms))
+    batches = [[{"external_id": f"c-{i}"}] for i in range(700)]
+    peaks: list[int] = []
+
+    async def call() -> None:
+        async with _client(box, max_connections=512) as braze:
+            pacer = braze.pacer("/users/track")
+            stream = braze.track_batches(batches, concurrency=512)
+            async with aclosing(stream):
+                async for _ in stream:
+                    if pacer.latency is not None:
+                        peaks.append(pacer.in_flight)
+
+    asyncio.run(call())
+    # The first round trip starts at 32; from the second on, the sizing holds.
+    settled = peaks[100:]
+    assert low <= max(settled) <= high, max(settled)

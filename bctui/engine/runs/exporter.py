@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+import orjson
 
 from bctui.braze import RetryPolicy, TrackResult, WaitEvent
 from bctui.engine.clients import braze_client
@@ -27,7 +30,8 @@ from bctui.engine.runs.context import Cancelled, GoalRun
 from bctui.engine.runs.events import BatchSent, RateLimitWait
 from bctui.engine.runs.faults import crash_point
 from bctui.store import Profile
-from bctui.store.model import permission_rank
+from bctui.store.model import PERMISSION_LEVELS, permission_rank
+from bctui.store.rows import ROW_WIDTH, row_pages
 from bctui.store.segments import SegmentDef, segment_sql
 
 BATCH_SIZE: Final = 75
@@ -39,7 +43,7 @@ LOOKUP_PAGE: Final = 500
 EXPORT_RETRY: Final = RetryPolicy(max_attempts=12)
 
 
-@dataclass
+@dataclass(slots=True)
 class Planned:
     """One profile's attribute object, with what is needed to record its delivery."""
 
@@ -61,51 +65,75 @@ class ExportBatch(list[dict[str, Any]]):
         self.started = 0.0
 
 
+# How each mapping finds its value (see `MappingPlan`).
+_PROPERTY, _PROFILE_ID, _SEGMENTS, _VIEWED, _PERMISSION, _STATIC = range(6)
+_KINDS: Final = {"property": _PROPERTY, "profile_id": _PROFILE_ID, "segments": _SEGMENTS,
+                 "interactions_viewed": _VIEWED, "permission_level": _PERMISSION}
+
+
+class MappingPlan:
+    """A goal's mappings and identifier rules, prepared once for the per-profile loop."""
+
+    def __init__(self, mappings: Iterable[ExportMapping], rules: IdentifierRules) -> None:
+        self.spec = tuple((m.braze, _KINDS.get(m.source, _STATIC), m.value) for m in mappings)
+        self.needs_viewed = any(kind == _VIEWED for _, kind, _ in self.spec)
+        self.rules = tuple(tuple((pair.property, pair.braze, pair.label) for pair in group)
+                           for group in rules)
+
+    def attributes(self, profile_id: str, props: dict[str, list[Any]], level: int,
+                   viewed: list[str] | None, segments: list[str]) -> dict[str, Any]:
+        """The Braze value of every mapped attribute (None when the profile has none).
+
+        A property with one value is sent as that value, with several as an array; segments
+        and viewed interactions are always arrays. `segments` must be sorted.
+        """
+        out: dict[str, Any] = {}
+        for braze, kind, value in self.spec:
+            if kind == _PROPERTY:
+                values = props.get(value)
+                out[braze] = None if not values else (values[0] if len(values) == 1 else values)
+            elif kind == _PROFILE_ID:
+                out[braze] = profile_id
+            elif kind == _SEGMENTS:
+                out[braze] = segments or None
+            elif kind == _VIEWED:
+                out[braze] = viewed or None
+            elif kind == _PERMISSION:
+                out[braze] = PERMISSION_LEVELS[level]
+            else:
+                out[braze] = value
+        return out
+
+    def identifiers(self, props: dict[str, list[Any]]) -> dict[str, Any] | None:
+        """Braze identifiers from the first group whose properties all have a value, else None."""
+        for group in self.rules:
+            found: dict[str, Any] = {}
+            for prop, braze, label in group:
+                values = props.get(prop)
+                if not values:
+                    break
+                value = str(values[0])
+                if braze == "user_alias":
+                    found["user_alias"] = {"alias_name": value, "alias_label": label}
+                else:
+                    found[braze] = value
+            else:
+                return found
+        return None
+
+
 def attribute_values(
     profile: Profile, segments: list[str], mappings: Iterable[ExportMapping]
 ) -> dict[str, Any]:
-    """The Braze value of every mapped attribute for a profile (None when it has none).
-
-    A property with one value is sent as that value, with several as an array; segments and
-    viewed interactions are always arrays.
-    """
-    out: dict[str, Any] = {}
-    for mapping in mappings:
-        value: Any
-        match mapping.source:
-            case "property":
-                values = profile.properties.get(mapping.value) or []
-                value = values[0] if len(values) == 1 else (list(values) or None)
-            case "profile_id":
-                value = profile.id
-            case "segments":
-                value = sorted(segments) or None
-            case "interactions_viewed":
-                value = list(profile.interactions_viewed) or None
-            case "permission_level":
-                value = profile.permission_level
-            case _:  # static
-                value = mapping.value
-        out[mapping.braze] = value
-    return out
+    """The Braze value of every mapped attribute for a profile (None when it has none)."""
+    plan = MappingPlan(mappings, ())
+    return plan.attributes(profile.id, profile.properties, permission_rank(
+        profile.permission_level), list(profile.interactions_viewed), sorted(segments))
 
 
 def identifiers_of(profile: Profile, rules: IdentifierRules) -> dict[str, Any] | None:
     """Braze identifiers from the first group whose properties all have a value, else None."""
-    for group in rules:
-        found: dict[str, Any] = {}
-        for pair in group:
-            values = profile.properties.get(pair.property)
-            if not values:
-                break
-            value = str(values[0])
-            if pair.braze == "user_alias":
-                found["user_alias"] = {"alias_name": value, "alias_label": pair.label}
-            else:
-                found[pair.braze] = value
-        else:
-            return found
-    return None
+    return MappingPlan((), rules).identifiers(profile.properties)
 
 
 def changed_attributes(
@@ -117,6 +145,18 @@ def changed_attributes(
     if everything:
         return {k: v for k, v in attrs.items() if v is not None or last.get(k) is not None}
     return {k: v for k, v in attrs.items() if v != last.get(k)}
+
+
+@contextlib.contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often: the export allocates millions of short-lived
+    dicts and no cycles, and each young-generation pass also walks every object in flight."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 @dataclass
@@ -139,13 +179,18 @@ class Exporter:
         segment: SegmentDef,
         all_segments: tuple[SegmentDef, ...],
         *,
-        concurrency: int = 192,
+        concurrency: int = 512,
     ) -> None:
         self.run = run
         self.goal = goal
         self.segment = segment
         self.needs_segments = any(m.source == "segments" for m in goal.mappings)
         self.all_segments = all_segments if self.needs_segments else ()
+        self.plan = MappingPlan(goal.mappings, goal.identifiers)
+        # (row column, name) of each segment flag, by name: members' names come out sorted.
+        first = ROW_WIDTH + st.SENT_JOIN_WIDTH
+        self.segment_flags = sorted(
+            ((first + i, s.name) for i, s in enumerate(self.all_segments)), key=lambda f: f[1])
         self.concurrency = concurrency
         self.min_rank = permission_rank(goal.min_permission_level)
         self.everything = run.full or goal.all_attributes
@@ -185,12 +230,12 @@ class Exporter:
         )
         if run.dry_run:
             for batch in self._plan():
-                for planned in batch.planned:
-                    self._count_delivered(planned)
+                self._count_delivered(batch.planned)
             self.run.progress(self.examined, self.total)
             return
         try:
-            asyncio.run(self._send_all())
+            with fewer_collections():
+                asyncio.run(self._send_all())
         finally:
             self._checkpoint()  # keep what was delivered, whatever stopped the sending
         self.resolved = gs.upper
@@ -253,93 +298,92 @@ class Exporter:
     # -- planning ------------------------------------------------------------------------------
 
     def _plan(self) -> Iterable[ExportBatch]:
-        """Batches in change order: first the profiles rejected last time, then the delta."""
-        run, gs = self.run, self.run.state
-        assert gs.cursor is not None and gs.upper is not None
+        """Batches in change order: first the profiles rejected last time, then the delta.
+
+        The hot loop of an export: it works on raw rows, decodes only the properties (and the
+        viewed interactions when mapped), and recognises a profile whose attributes and
+        identifiers are byte for byte what Braze was last sent without decoding that record.
+        """
+        run, plan = self.run, self.plan
+        attributes, identifiers = plan.attributes, plan.identifiers
+        everything, update_only, min_rank = self.everything, self.update_only, self.min_rank
+        needs_viewed = plan.needs_viewed
+        loads, dumps, sort = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
+        flags = self.segment_flags
         batch = self._new_batch()
-        for page in self._pages():
-            lookups = st.sent_attributes(run.store, run.key, [p.id for p, _, _ in page])
-            for profile, segments, is_retry in page:
-                run.cancel.check()
+        for rows, is_retry in self._row_pages():
+            run.cancel.check()
+            skipped = unchanged = 0
+            for row in rows:
+                profile_id, props_json, level, viewed_json, seq, last_attrs, last_ids = row[:7]
                 if not is_retry:
-                    self.last_seq = profile.seq
-                plan = self._plan_profile(profile, segments, lookups.get(profile.id), is_retry)
-                if plan is None:
-                    if not is_retry and not batch.planned and not self.unresolved:
-                        self.resolved = max(self.resolved, profile.seq)
-                    continue
-                planned, obj = plan
-                batch.append(obj)
-                batch.planned.append(planned)
-                if len(batch) == BATCH_SIZE:
-                    yield self._close(batch)
-                    batch = self._new_batch()
+                    self.last_seq = seq
+                obj: dict[str, Any] | None = None
+                ids = None
+                if level >= min_rank:
+                    props = loads(props_json)
+                    ids = identifiers(props)
+                if ids is None:
+                    skipped += 1
+                    if is_retry:
+                        self.settled.dropped.append(profile_id)
+                else:
+                    attrs = attributes(profile_id, props, level,
+                                       loads(viewed_json) if needs_viewed else None,
+                                       [name for column, name in flags if row[column]])
+                    if last_attrs is None:  # never sent: every attribute that has a value
+                        changed = {k: v for k, v in attrs.items() if v is not None}
+                    elif (last_ids is not None and dumps(attrs, option=sort) == last_attrs
+                          and dumps(ids, option=sort) == last_ids):
+                        # Braze has exactly these values under these identifiers.
+                        changed = ({k: v for k, v in attrs.items() if v is not None}
+                                   if everything else {})
+                    else:
+                        previous = loads(last_attrs)
+                        if last_ids is not None and loads(last_ids) != ids:
+                            previous = None  # Braze knows the profile as another user now
+                        changed = changed_attributes(attrs, previous, everything=everything)
+                    if changed or is_retry:
+                        obj = {**changed, **ids, "_update_existing_only": update_only}
+                        batch.append(obj)
+                        batch.planned.append(
+                            Planned(profile_id, attrs, ids, last_attrs is None, len(changed)))
+                        if len(batch) == BATCH_SIZE:
+                            yield self._close(batch)
+                            batch = self._new_batch()
+                        continue
+                    unchanged += 1
+                if not is_retry and not batch.planned and not self.unresolved:
+                    self.resolved = max(self.resolved, seq)
+            self.examined += len(rows)
+            run.count("checked", len(rows))
+            run.count("skipped", skipped)
+            run.count("unchanged", unchanged)
         if batch.planned:
             yield self._close(batch)
 
-    def _pages(self) -> Iterable[list[tuple[Profile, list[str], bool]]]:
-        """Pages of (profile, its segments, is a retry), retries first."""
+    def _row_pages(self) -> Iterable[tuple[list[tuple[Any, ...]], bool]]:
+        """Pages of rows (see `rows.row_pages`) and whether they are retries; retries first."""
         run, gs = self.run, self.run.state
-        retries: list[tuple[Profile, list[str], bool]] = []
-        for profile_id in sorted(self.retry_ids):
-            profile = run.store.get(profile_id)
-            if profile is None or not run.store.in_segment(profile_id, self.segment):
-                self.settled.dropped.append(profile_id)
-                continue
-            names = [s.name for s in self.all_segments if run.store.in_segment(profile_id, s)]
-            retries.append((profile, names, True))
-            if len(retries) == LOOKUP_PAGE:
-                yield retries
-                retries = []
-        if retries:
-            yield retries
-        page: list[tuple[Profile, list[str], bool]] = []
-        profiles = run.store.iter_profiles(
-            segment=self.segment,
-            since_seq=gs.cursor or 0,
-            segments_of=self.all_segments,
-            batch=LOOKUP_PAGE,
-        )
-        for profile, names in profiles:
-            if profile.seq > (gs.upper or 0):
-                profiles.close()  # changed after this run began: the next delta has it
-                break
-            if profile.id in self.retry_ids:
-                continue
-            page.append((profile, names, False))
-            if len(page) == LOOKUP_PAGE:
-                yield page
-                page = []
-        if page:
-            yield page
-
-    def _plan_profile(
-        self, profile: Profile, segments: list[str], last: st.Sent | None, is_retry: bool
-    ) -> tuple[Planned, dict[str, Any]] | None:
-        run = self.run
-        self.examined += 1
-        run.count("checked")
-        if permission_rank(profile.permission_level) < self.min_rank:
-            run.count("skipped")
-            if is_retry:
-                self.settled.dropped.append(profile.id)
-            return None
-        ids = identifiers_of(profile, self.goal.identifiers)
-        if ids is None:
-            run.count("skipped")
-            if is_retry:
-                self.settled.dropped.append(profile.id)
-            return None
-        attrs = attribute_values(profile, segments, self.goal.mappings)
-        previous = None if last is None else last.attrs
-        if last is not None and last.ids is not None and last.ids != ids:
-            previous = None  # Braze knows the profile as another user now: send it everything
-        changed = changed_attributes(attrs, previous, everything=self.everything)
-        if not changed and not is_retry:
-            run.count("unchanged")
-            return None
-        obj: dict[str, Any] = {**changed, **ids, "_update_existing_only": self.update_only}
-        return Planned(profile.id, attrs, ids, last is None, len(changed)), obj
+        joined = st.sent_join(run.key)
+        retry_ids = sorted(self.retry_ids)
+        for start in range(0, len(retry_ids), LOOKUP_PAGE):
+            chunk = retry_ids[start:start + LOOKUP_PAGE]
+            found: set[str] = set()
+            for rows in row_pages(run.store, segment=self.segment, only_ids=chunk,
+                                  segments_of=self.all_segments, joined=joined):
+                found.update(row[0] for row in rows)
+                yield rows, True
+            # No longer a profile, or no longer in the segment: nothing to retry.
+            self.settled.dropped.extend(pid for pid in chunk if pid not in found)
+        pages = row_pages(run.store, segment=self.segment, since_seq=gs.cursor or 0,
+                          until_seq=gs.upper, segments_of=self.all_segments, joined=joined,
+                          page=LOOKUP_PAGE)
+        retrying = self.retry_ids
+        for rows in pages:
+            if retrying:
+                rows = [row for row in rows if row[0] not in retrying]
+            yield rows, False
 
     def _new_batch(self) -> ExportBatch:
         self.batch_number += 1
@@ -356,16 +400,22 @@ class Exporter:
     def _settle(self, batch: ExportBatch, result: TrackResult) -> None:
         """Attribute each object's fate to its profile."""
         failures = result.failures("attributes", size=len(batch))
-        for index, planned in enumerate(batch.planned):
-            reason = failures.get(index)
-            if reason is None:
-                self.settled.sent.append((planned.profile_id, planned.attrs, planned.ids))
-                if planned.profile_id in self.has_failure_row:
-                    self.settled.delivered.append(planned.profile_id)
-                self._count_delivered(planned)
-            else:
-                self.settled.failed.append((planned.profile_id, reason))
-                self.run.count("failed")
+        settled, has_failure_row = self.settled, self.has_failure_row
+        delivered = batch.planned
+        if failures:
+            delivered = []
+            for index, planned in enumerate(batch.planned):
+                reason = failures.get(index)
+                if reason is None:
+                    delivered.append(planned)
+                else:
+                    settled.failed.append((planned.profile_id, reason))
+            self.run.count("failed", len(batch.planned) - len(delivered))
+        for planned in delivered:
+            settled.sent.append((planned.profile_id, planned.attrs, planned.ids))
+            if planned.profile_id in has_failure_row:
+                settled.delivered.append(planned.profile_id)
+        self._count_delivered(delivered)
         for error in result.unattributed():
             self.run.log(f"Braze reported an error it did not attribute: {error.type}", "warning")
         self.finished.add(batch.number)
@@ -388,9 +438,11 @@ class Exporter:
         self.run.progress(self.examined, self.total)
         crash_point("export.batch_settled")
 
-    def _count_delivered(self, planned: Planned) -> None:
-        self.run.count("created" if planned.first_time else "updated")
-        self.run.state.data_points += planned.data_points
+    def _count_delivered(self, delivered: list[Planned]) -> None:
+        created = sum(1 for planned in delivered if planned.first_time)
+        self.run.count("created", created)
+        self.run.count("updated", len(delivered) - created)
+        self.run.state.data_points += sum(planned.data_points for planned in delivered)
 
     def _checkpoint(self, *, final: bool = False) -> None:
         """Commit delivered values, failures and the watermark, together; the final checkpoint

@@ -16,6 +16,7 @@ from typing import Any, Final
 import orjson
 
 from bctui.store import ProfileStore
+from bctui.store.rows import Joined
 from bctui.store.transaction import Transaction
 
 COMPONENT: Final = "engine"
@@ -453,6 +454,18 @@ class Sent:
 
     attrs: dict[str, Any]
     ids: dict[str, Any] | None
+
+
+SENT_JOIN_WIDTH: Final = 2
+
+
+def sent_join(key: str) -> Joined:
+    """What the goal last sent each profile (attrs and ids as stored, NULL when never), joined to
+    the export's rows: `SENT_JOIN_WIDTH` columns."""
+    return Joined(
+        "LEFT JOIN export_sent s ON s.goal_key = ? AND s.profile_id = p.id", "s.attrs, s.ids",
+        (key,),
+    )
 
 
 def sent_attributes(store: ProfileStore, key: str, profile_ids: Sequence[str]) -> dict[str, Sent]:
