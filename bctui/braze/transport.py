@@ -4,13 +4,17 @@ httpx's default transport (httpcore) spends milliseconds per request in its conn
 dozens of requests are in flight, which caps /users/track far below Braze's 1,000 requests per
 second. This transport keeps one asyncio protocol per connection, reuses idle connections last-in
 first-out, sends each request in one write and parses responses itself (Content-Length, chunked, or
-until close). It serves plain HTTP/1.1 without proxies; `BrazeClient` falls back to httpx's own
-transport when a proxy is configured.
+until close). It speaks HTTP/1.1 over TCP or TLS (verified with the given or httpx's default SSL
+context) without proxies; `BrazeClient` falls back to httpx's own transport when a proxy is
+configured. Compressed answers are handed to httpx still encoded, with their headers, and httpx
+decodes them as it does for its own transport. `bench/http_transport.py` measures it against httpx's
+transport and aiohttp; tests/braze/test_transport_server.py checks it against uvicorn's h11 server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import select
 import ssl
 from collections.abc import Callable
 from types import TracebackType
@@ -72,6 +76,23 @@ class _Wire(asyncio.Protocol):
     def reusable(self) -> bool:
         """Open, with nothing unread and no end of stream from the server."""
         return not self.closed and not self._eof and not self._buffer
+
+    def quiet(self) -> bool:
+        """True when the socket has nothing waiting that the loop has not read yet.
+
+        An idle connection should be silent: a FIN, a TLS close_notify or a stray answer the loop
+        has not processed yet means the server is closing it. Checked before reuse (as urllib3 and
+        httpcore do), so a request is never written to a connection already closed by the server,
+        where its fate would be unknown.
+        """
+        assert self.transport is not None
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return True
+        try:
+            return not _readable(sock.fileno())
+        except (OSError, ValueError):
+            return False
 
     def close(self) -> None:
         """Drop the connection."""
@@ -186,6 +207,16 @@ class _Wire(asyncio.Protocol):
             del self._buffer[: size + 2]
 
 
+def _readable(fd: int) -> bool:
+    """Does `fd` have bytes (or an end of stream) to read right now? Never blocks."""
+    if hasattr(select, "poll"):  # select() cannot take descriptors past FD_SETSIZE
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([fd], [], [], 0)
+    return bool(readable)
+
+
 def _expire(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError())
@@ -260,7 +291,17 @@ class FastTransport(httpx.AsyncBaseTransport):
         url = request.url
         https = url.scheme == "https"
         origin: Origin = (url.scheme, url.host, url.port or (443 if https else 80))
+        streamed = not isinstance(request.stream, httpx.ByteStream)
         body = await request.aread()
+        fields = request.headers.raw
+        if streamed:
+            # httpx frames a streamed body as chunked; it is read whole here, so send its length.
+            fields = [
+                (name, value)
+                for name, value in fields
+                if name.lower() not in (b"transfer-encoding", b"content-length")
+            ]
+            fields.append((b"Content-Length", str(len(body)).encode("ascii")))
         method = request.method.encode("ascii")
         data = b"".join(
             [
@@ -268,7 +309,7 @@ class FastTransport(httpx.AsyncBaseTransport):
                 b" ",
                 url.raw_path,
                 b" HTTP/1.1\r\n",
-                *(name + b": " + value + b"\r\n" for name, value in request.headers.raw),
+                *(name + b": " + value + b"\r\n" for name, value in fields),
                 b"\r\n",
                 body,
             ]
@@ -320,7 +361,7 @@ class FastTransport(httpx.AsyncBaseTransport):
         idle = self._idle.get(origin)
         while idle:
             wire = idle.pop()
-            if wire.reusable and now - wire.idle_since < self._keepalive_expiry:
+            if wire.reusable and now - wire.idle_since < self._keepalive_expiry and wire.quiet():
                 return wire
             self._drop(wire)
         return None
