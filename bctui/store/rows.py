@@ -23,6 +23,8 @@ ROW_COLUMNS: Final = "p.id, p.properties, p.permission_level, p.interactions_vie
 """What each row starts with: id, properties JSON, permission rank (0-2), viewed JSON, seq."""
 ROW_WIDTH: Final = 5
 
+READER_CACHE_KIB: Final = 16 * 1024
+
 # A delta touching at most 1/this of the store evaluates segment rules per changed row.
 _CORRELATED_SHARE: Final = 20
 
@@ -59,6 +61,9 @@ def row_pages(
         raise ValueError("page must be at least 1")
     reader = connect(store.path, busy_timeout=60.0)
     try:
+        # A scan in sequence order reads each page once: a small cache does, and keeps the
+        # export's memory flat beside the writer's larger one.
+        reader.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
         register_functions(reader)
         reader.execute("BEGIN")  # one snapshot for the sizing query and the scan
         correlated = only_ids is not None or _few_changes(reader, since_seq)

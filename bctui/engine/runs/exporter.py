@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import orjson
@@ -163,10 +165,21 @@ def fewer_collections() -> Iterator[None]:
 class _Settled:
     """Delivery results waiting for the next checkpoint."""
 
-    sent: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    sent: list[bytes] = field(default_factory=list)  # `state.encode_sent` arrays
     delivered: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # retries that no longer qualify
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    """One checkpoint's content, taken at one moment: what to record, the watermark it allows,
+    and the goal's progress to save with it."""
+
+    settled: _Settled
+    sent: list[str]  # settled.sent joined for `state.record_sent`
+    cursor: int
+    progress: st.GoalState
 
 
 class Exporter:
@@ -262,20 +275,37 @@ class Exporter:
         assert main is not None
         watcher = asyncio.create_task(self._watch_cancel(main))
         self.run.phase("sending", f"batches of up to {BATCH_SIZE}")
+        # Checkpoints are written by a thread of their own while sending goes on: SQLite lets go
+        # of the GIL while it writes, and the event loop never waits for a commit. One at a
+        # time, on the store's connection, which nothing else uses meanwhile.
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-checkpoint")
+        writing: Future[None] | None = None
+        taken: _Checkpoint | None = None
         try:
             async with braze as client:
                 results = client.track_batches(self._abatches(), concurrency=self.concurrency)
                 async with contextlib.aclosing(results):
                     async for batch, result in results:
                         self._settle(batch, result)
-                        if time.monotonic() - self.last_checkpoint >= CHECKPOINT_SECONDS:
-                            self._checkpoint()
+                        if writing is not None and writing.done():
+                            assert taken is not None
+                            done, writing = writing, None
+                            self._written(taken, done)
+                        if (writing is None
+                                and time.monotonic() - self.last_checkpoint >= CHECKPOINT_SECONDS):
+                            taken = self._take()
+                            writing = writer.submit(self._write, taken)
         except asyncio.CancelledError:
             if self.run.cancel.cancelled:
                 raise Cancelled() from None
             raise
         finally:
             watcher.cancel()
+            writer.shutdown(wait=True)
+            if writing is not None:
+                assert taken is not None
+                # An error already on its way out is the one to report.
+                self._written(taken, writing, report=sys.exc_info()[1] is None)
 
     async def _watch_cancel(self, main: asyncio.Task[Any]) -> None:
         while not self.run.cancel.cancelled:
@@ -318,7 +348,6 @@ class Exporter:
                 profile_id, props_json, level, viewed_json, seq, last_attrs, last_ids = row[:7]
                 if not is_retry:
                     self.last_seq = seq
-                obj: dict[str, Any] | None = None
                 ids = None
                 if level >= min_rank:
                     props = loads(props_json)
@@ -344,10 +373,13 @@ class Exporter:
                             previous = None  # Braze knows the profile as another user now
                         changed = changed_attributes(attrs, previous, everything=everything)
                     if changed or is_retry:
-                        obj = {**changed, **ids, "_update_existing_only": update_only}
-                        batch.append(obj)
+                        points = len(changed)
+                        # `changed` is a dict of its own: it becomes the object sent.
+                        changed.update(ids)
+                        changed["_update_existing_only"] = update_only
+                        batch.append(changed)
                         batch.planned.append(
-                            Planned(profile_id, attrs, ids, last_attrs is None, len(changed)))
+                            Planned(profile_id, attrs, ids, last_attrs is None, points))
                         if len(batch) == BATCH_SIZE:
                             yield self._close(batch)
                             batch = self._new_batch()
@@ -411,8 +443,9 @@ class Exporter:
                 else:
                     settled.failed.append((planned.profile_id, reason))
             self.run.count("failed", len(batch.planned) - len(delivered))
+        if delivered:
+            settled.sent.append(st.encode_sent((p.profile_id, p.attrs, p.ids) for p in delivered))
         for planned in delivered:
-            settled.sent.append((planned.profile_id, planned.attrs, planned.ids))
             if planned.profile_id in has_failure_row:
                 settled.delivered.append(planned.profile_id)
         self._count_delivered(delivered)
@@ -445,29 +478,62 @@ class Exporter:
         self.run.state.data_points += sum(planned.data_points for planned in delivered)
 
     def _checkpoint(self, *, final: bool = False) -> None:
-        """Commit delivered values, failures and the watermark, together; the final checkpoint
-        also marks the goal finished."""
-        run, gs = self.run, self.run.state
+        """Commit delivered values, failures and the watermark, together, now; the final
+        checkpoint also marks the goal finished."""
+        if self.run.dry_run:
+            return
+        taken = self._take()
+        try:
+            self._write(taken, final=final)
+        except BaseException:
+            self._put_back(taken)
+            raise
+        self._committed(taken)
+
+    def _take(self) -> _Checkpoint:
+        """What the next checkpoint commits, as of now: the results settled so far, the
+        watermark they allow, and the goal's progress."""
+        gs = self.run.state
+        self.last_checkpoint = time.monotonic()  # the next one is due a second after this
+        settled, self.settled = self.settled, _Settled()
+        cursor = max(gs.cursor or 0, self.resolved)
+        return _Checkpoint(settled, st.join_sent(settled.sent), cursor,
+                           replace(gs, counts=dict(gs.counts), cursor=cursor))
+
+    def _write(self, taken: _Checkpoint, *, final: bool = False) -> None:
+        run = self.run
         if run.dry_run:
             return
-        settled = self.settled
-        previous = gs.cursor
-        gs.cursor = max(gs.cursor or 0, self.resolved)
-        try:
-            with run.store.transaction() as tx:
-                st.record_sent(tx, run.key, settled.sent)
-                st.clear_failures(tx, run.key, settled.delivered + settled.dropped)
-                st.record_failures(tx, run.key, run.run_id, settled.failed)
-                st.set_watermark(tx, run.key, gs.cursor or 0)
-                if final:
-                    run.finish(tx)
-                else:
-                    run.save(tx)
-        except BaseException:
-            # Nothing was committed: keep the results for the next checkpoint, and the cursor
-            # where the store has it, so no rejection is lost behind a moved watermark.
-            gs.cursor = previous
-            raise
-        self.settled = _Settled()
-        self.last_checkpoint = time.monotonic()
+        settled = taken.settled
+        with run.store.transaction() as tx:
+            st.record_sent(tx, run.key, taken.sent)
+            st.clear_failures(tx, run.key, settled.delivered + settled.dropped)
+            st.record_failures(tx, run.key, run.run_id, settled.failed)
+            st.set_watermark(tx, run.key, taken.cursor)
+            if final:
+                run.state.cursor = taken.cursor
+                run.finish(tx)
+            else:
+                st.save_goal(tx, run.run_id, taken.progress)
         crash_point("export.checkpoint")
+
+    def _written(self, taken: _Checkpoint, writing: Future[None], *, report: bool = True) -> None:
+        """A checkpoint written by the thread: committed, or put back (and its error raised)."""
+        error = writing.exception()
+        if error is None:
+            self._committed(taken)
+            return
+        self._put_back(taken)
+        if report:
+            raise error
+
+    def _committed(self, taken: _Checkpoint) -> None:
+        gs = self.run.state
+        gs.cursor = max(gs.cursor or 0, taken.cursor)
+
+    def _put_back(self, taken: _Checkpoint) -> None:
+        """Nothing was committed: the results wait for the next checkpoint, and the cursor stays
+        where the store has it, so no rejection is lost behind a moved watermark."""
+        later, earlier = self.settled, taken.settled
+        self.settled = _Settled(earlier.sent + later.sent, earlier.delivered + later.delivered,
+                                earlier.failed + later.failed, earlier.dropped + later.dropped)

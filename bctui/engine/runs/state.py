@@ -486,22 +486,40 @@ def sent_attributes(store: ProfileStore, key: str, profile_ids: Sequence[str]) -
     return out
 
 
-def record_sent(
-    tx: Transaction, key: str, sent: Iterable[tuple[str, dict[str, Any], dict[str, Any]]]
-) -> None:
-    """Remember the full attribute values now in Braze for these profiles, and the identifiers
-    they were sent under."""
-    sort = orjson.OPT_SORT_KEYS
-    # A generator, not a list: each orjson result holds a ~4 KiB buffer, so encoding a whole
-    # checkpoint's rows up front would cost hundreds of MiB.
+def encode_sent(sent: Iterable[tuple[str, dict[str, Any], dict[str, Any]]]) -> bytes:
+    """Delivered values (profile id, attributes, identifiers) as a JSON array, a batch at a time:
+    small to keep until a checkpoint, and no Python left for the writer to do per row."""
+    rows = [[pid, attrs, ids] for pid, attrs, ids in sent]
+    return orjson.dumps(rows, option=orjson.OPT_SORT_KEYS)
+
+
+def join_sent(chunks: Sequence[bytes], per_document: int = 32) -> list[str]:
+    """`encode_sent` arrays joined into documents for `record_sent`, `per_document` arrays each
+    (a few thousand rows: few statements, and little memory for SQLite to parse each)."""
+    documents = []
+    for start in range(0, len(chunks), per_document):
+        group = chunks[start:start + per_document]
+        joined = b",".join(chunk[1:-1] for chunk in group if len(chunk) > 2)
+        if joined:
+            documents.append((b"[" + joined + b"]").decode())
+    return documents
+
+
+def record_sent(tx: Transaction, key: str, documents: Iterable[str]) -> None:
+    """Remember the full attribute values now in Braze for these profiles (`join_sent`), and
+    the identifiers they were sent under.
+
+    One statement per document: SQLite unpacks it itself, so a thread writing a checkpoint
+    holds the GIL for none of its rows. `->` gives each value back as the compact JSON orjson
+    wrote.
+    """
     tx.executemany(
-        "INSERT INTO export_sent (goal_key, profile_id, attrs, ids) VALUES (?, ?, ?, ?) "
+        "INSERT INTO export_sent (goal_key, profile_id, attrs, ids) "
+        "SELECT ?, e.value ->> 0, CAST(e.value -> 1 AS BLOB), CAST(e.value -> 2 AS BLOB) "
+        "FROM json_each(?) AS e WHERE true "
         "ON CONFLICT (goal_key, profile_id) DO UPDATE SET attrs = excluded.attrs, "
         "ids = excluded.ids",
-        (
-            (key, pid, orjson.dumps(attrs, option=sort), orjson.dumps(ids, option=sort))
-            for pid, attrs, ids in sent
-        ),
+        ((key, document) for document in documents),
     )
 
 
