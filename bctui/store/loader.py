@@ -35,6 +35,7 @@ from bctui.store.model import PERMISSION_LEVELS, Identifier, ProfileWrite
 from bctui.store.store import ProfileStore
 from bctui.store.transaction import Transaction
 from bctui.store.values import MergeError, normalize
+from bctui.store.writes import gc_paused
 
 MAX_REPORTED_ERRORS: Final = 1000
 # Batches are applied in one transaction for about this long before it commits: each commit
@@ -129,17 +130,30 @@ class _Loader:
     def load(self, records: Iterable[tuple[int, dict[str, Any]]]) -> None:
         """Apply the records batch by batch; commit about once a second (and at the end)."""
         batches = self._batches(records)
-        for first in batches:
-            with self._store.transaction() as tx:
-                opened = time.monotonic()
-                self._apply(tx, first)
-                while time.monotonic() - opened < COMMIT_SECONDS:
-                    batch = next(batches, None)
-                    if batch is None:
-                        break
-                    self._apply(tx, batch)
+        while True:
+            # Reading and merging allocate many short-lived objects and no cycles: the cycle
+            # collector waits until the transaction is committed and they are gone again.
+            with gc_paused():
+                if not self._commit_some(batches):
+                    break
             if self._progress is not None:
                 self._progress(self._report)
+
+    def _commit_some(self, batches: Iterator[list[tuple[int, ProfileWrite]]]) -> bool:
+        """Apply batches in one transaction for about `COMMIT_SECONDS`; False when none was
+        left."""
+        first = next(batches, None)
+        if first is None:
+            return False
+        with self._store.transaction() as tx:
+            opened = time.monotonic()
+            self._apply(tx, first)
+            while time.monotonic() - opened < COMMIT_SECONDS:
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                self._apply(tx, batch)
+        return True
 
     def _batches(
         self, records: Iterable[tuple[int, dict[str, Any]]]

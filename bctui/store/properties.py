@@ -1,21 +1,14 @@
-"""The names of the properties profiles hold, read from the value index without scanning it."""
+"""The names of the properties profiles hold, read from the list of names (no profile scan)."""
 
 from __future__ import annotations
 
 from bctui.store.store import ProfileStore
 
-# A skip-scan: each step seeks the next distinct name in the (name, value, pid) key, so listing
-# N names costs N index seeks however many values each name has.
+# `prop_name` lists every name some profile holds, indexed or not.
 _NAMES_SQL = """
-WITH RECURSIVE names(name) AS (
-    SELECT (SELECT min(name) FROM prop WHERE name >= ?1)
-    UNION ALL
-    SELECT (SELECT min(name) FROM prop WHERE name > names.name)
-    FROM names
-    WHERE names.name IS NOT NULL AND substr(names.name, 1, ?2) = ?3
-    LIMIT ?4
-)
-SELECT name FROM names WHERE name IS NOT NULL AND substr(name, 1, ?2) = ?3
+SELECT name FROM prop_name
+WHERE name >= ?1 AND substr(name, 1, ?2) = ?3 AND profiles > 0
+ORDER BY name LIMIT ?4
 """
 
 

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import orjson
 
+from bctui.store.index import is_indexed
 from bctui.store.model import PERMISSION_LEVELS, Profile
-from bctui.store.values import Scalar
+from bctui.store.values import Scalar, lookup_keys
 
 # Number parameters are bound one by one (not passed through JSON) so that every float arrives
 # bit for bit; this many per statement stays far below SQLite's variable limit.
 _CHUNK: Final = 500
 
 PROFILE_COLUMNS: Final = (
-    "p.pid, p.id, p.properties, p.permission_level, p.interactions_viewed, p.created_at,"
-    " p.updated_at, p.seq"
+    "p.pid, p.id, p.properties, p.permission_level, p.interactions_viewed,"
+    # A time is the ISO text where a row has it (rows written before times became numbers),
+    # else the integer microseconds.
+    " iif(p.created_at = '', p.created_us, p.created_at),"
+    " iif(p.updated_at = '', p.updated_us, p.updated_at), p.seq"
 )
 """The profile columns `profile_from_row` expects, in order, for a query aliasing profile as p."""
 PROFILE_WIDTH: Final = 8
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 LookupKey = tuple[bool, Scalar]
 
@@ -66,6 +72,30 @@ def lookup(
     return found
 
 
+def lookup_any(
+    conn: sqlite3.Connection, name: str, keys: Collection[LookupKey]
+) -> dict[LookupKey, list[int]]:
+    """`lookup`, answered from the profiles' JSON when `name` is not indexed."""
+    if is_indexed(conn, name):
+        return lookup(conn, name, keys)
+    wanted = set(keys)
+    found: dict[LookupKey, list[int]] = {}
+    loads = orjson.loads
+    rows = conn.execute(
+        "SELECT p.pid, k.value FROM profile p, json_each(p.properties) AS k WHERE k.key = ?"
+        " ORDER BY p.pid",
+        (name,),
+    )
+    for pid, values in rows:
+        for value in loads(values):
+            for key in lookup_keys(value):
+                if key in wanted:
+                    pids = found.setdefault(key, [])
+                    if not pids or pids[-1] != pid:
+                        pids.append(pid)
+    return found
+
+
 def profile_from_row(row: tuple[Any, ...]) -> Profile:
     """A `Profile` from a row of `PROFILE_COLUMNS`."""
     _pid, id_, properties, level, interactions, created, updated, seq = row
@@ -74,10 +104,17 @@ def profile_from_row(row: tuple[Any, ...]) -> Profile:
         properties=orjson.loads(properties),
         permission_level=PERMISSION_LEVELS[level],
         interactions_viewed=orjson.loads(interactions),
-        created_at=datetime.fromisoformat(created),
-        updated_at=datetime.fromisoformat(updated),
+        created_at=_time(created),
+        updated_at=_time(updated),
         seq=seq,
     )
+
+
+def _time(stored: int | str) -> datetime:
+    """A stored time: integer microseconds since the epoch, or ISO text (older rows)."""
+    if type(stored) is int:
+        return _EPOCH + timedelta(microseconds=stored)
+    return datetime.fromisoformat(stored)  # type: ignore[arg-type]
 
 
 def current_seq(conn: sqlite3.Connection) -> int:

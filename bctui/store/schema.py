@@ -55,6 +55,26 @@ STORE_MIGRATIONS: Final[tuple[Migration, ...]] = (
         "CREATE INDEX prop_num ON prop (name, num) WHERE num IS NOT NULL",
         "INSERT INTO meta (key, value) VALUES ('seq', 0) ON CONFLICT (key) DO NOTHING",
     ),
+    (
+        # Every property name some profile holds, with how many profiles hold it, and whether
+        # the value index holds its values (see bctui/store/index.py): the value index keeps
+        # identifier and segment properties only, which is most of a store's size and of a
+        # load's time otherwise. A store made before this step keeps every property indexed.
+        """CREATE TABLE prop_name (
+            name TEXT PRIMARY KEY,
+            profiles INTEGER NOT NULL DEFAULT 0,
+            indexed INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID""",
+        "INSERT INTO prop_name (name, profiles, indexed) SELECT k.key, count(*), 1"
+        " FROM profile AS p, json_each(p.properties) AS k GROUP BY k.key",
+    ),
+    (
+        # The created and updated times as integer microseconds since the Unix epoch (UTC),
+        # 8 bytes each rather than 32 of ISO text. Rows written from now on leave created_at and
+        # updated_at empty; older rows keep their text, read as before (see profile_from_row).
+        "ALTER TABLE profile ADD COLUMN created_us INTEGER",
+        "ALTER TABLE profile ADD COLUMN updated_us INTEGER",
+    ),
 )
 
 _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID"

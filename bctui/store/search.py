@@ -10,14 +10,16 @@ What the text means, in order:
    capitals also finds its lower-case form, since e-mail addresses are usually stored lower-case,
    and a numeric value finds the number too.
 
-The value index is keyed by (name, value, pid), so "any property" is answered by a skip-scan: one
-index seek per distinct property name (found by a recursive query), never a scan of all values.
+Indexed properties (identifiers, segment properties: see `bctui.store.index`) are answered by the
+value index, one seek per property name; the others are read from the profiles' JSON, so a bare
+value is found wherever it is, at the cost of a scan when some property is not indexed.
 Matches come oldest profile first, at most `limit` of them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -26,20 +28,18 @@ import orjson
 from bctui.errors import NotFoundError
 from bctui.store.model import Profile
 from bctui.store.queries import json_array
+from bctui.store.segments import NUMERIC_FUNCTION
 from bctui.store.store import ProfileStore
-from bctui.store.values import numeric
+from bctui.store.values import Scalar, lookup_keys, numeric
 
 DEFAULT_LIMIT: Final = 50
 
 Kind = Literal["empty", "id", "property", "value"]
 
-# Every property name, by a skip-scan of the value index's leading column.
+# Every indexed property some profile holds (the others are read from the profiles' JSON).
 _NAMES_CTE: Final = """
-WITH RECURSIVE names(name) AS (
-    SELECT (SELECT min(name) FROM prop)
-    UNION ALL
-    SELECT (SELECT min(name) FROM prop WHERE name > names.name)
-    FROM names WHERE names.name IS NOT NULL
+WITH names(name) AS MATERIALIZED (
+    SELECT name FROM prop_name WHERE indexed AND profiles > 0
 )"""
 
 _HINT: Final = "give a profile id, PROPERTY=VALUE such as email=jane@example.com, or a value"
@@ -121,8 +121,15 @@ def find_profile(store: ProfileStore, text: str) -> tuple[Profile, Search]:
     )
 
 
+def is_indexed(store: ProfileStore, name: str) -> bool:
+    """Whether the value index holds `name`'s values."""
+    row = store.query("SELECT indexed FROM prop_name WHERE name = ?", (name,)).fetchone()
+    return bool(row and row[0])
+
+
 def _has_property(store: ProfileStore, name: str) -> bool:
-    return store.query("SELECT 1 FROM prop WHERE name = ? LIMIT 1", (name,)).fetchone() is not None
+    row = store.query("SELECT 1 FROM prop_name WHERE name = ? AND profiles > 0", (name,))
+    return row.fetchone() is not None
 
 
 def _keys(text: str, *, fold: bool) -> tuple[list[str], int | float | None]:
@@ -143,6 +150,39 @@ def _find(
     limit: int,
 ) -> tuple[tuple[Match, ...], bool]:
     """Profiles holding one of the texts (or the number) in one of `names` (None: any name)."""
+    if names is not None:
+        store.index_properties(names, wait=False)
+        indexed = [n for n in names if is_indexed(store, n)]
+        scanned = [n for n in names if n not in indexed]
+    else:
+        indexed = None
+        scanned = [str(row[0]) for row in store.query(
+            "SELECT name FROM prop_name WHERE NOT indexed AND profiles > 0")]
+    found: dict[int, set[str]] = {}
+    if indexed is None or indexed:
+        for pid, names_found in _find_indexed(store, indexed, keys, limit):
+            found[pid] = set(orjson.loads(names_found))
+    if scanned:
+        # Unindexed properties: read from the profiles' JSON (in Python, so numbers compare
+        # exactly as the index would compare them).
+        for pid, name in _scan(store, scanned, keys):
+            found.setdefault(pid, set()).add(name)
+    pids = sorted(found)[:limit + 1]
+    ids = dict(store.query(
+        "SELECT pid, id FROM profile WHERE pid IN (SELECT value FROM json_each(?))",
+        (json_array(pids),),
+    ).fetchall()) if pids else {}
+    matches = tuple(Match(str(ids[pid]), tuple(sorted(found[pid]))) for pid in pids[:limit])
+    return matches, len(pids) > limit
+
+
+def _find_indexed(
+    store: ProfileStore,
+    names: list[str] | None,
+    keys: tuple[list[str], int | float | None],
+    limit: int,
+) -> list[tuple[int, str]]:
+    """(pid, JSON array of the names holding a key) from the value index, oldest first."""
     texts, number = keys
     if names is None:
         head, source = _NAMES_CTE, "names"
@@ -173,14 +213,48 @@ def _find(
             params.append(json_array(names))
         params.append(number)
     sql = (
-        f"{head} SELECT p.id, json_group_array(DISTINCT m.name) FROM "
-        f"({' UNION ALL '.join(branches)}) AS m JOIN profile AS p ON p.pid = m.pid "
-        "GROUP BY m.pid ORDER BY m.pid LIMIT ?"
+        f"{head} SELECT m.pid, json_group_array(DISTINCT m.name) FROM "
+        f"({' UNION ALL '.join(branches)}) AS m GROUP BY m.pid ORDER BY m.pid LIMIT ?"
     )
     params.append(limit + 1)
-    rows = store.query(sql, params).fetchall()
-    matches = tuple(
-        Match(str(profile_id), tuple(sorted(orjson.loads(found))))
-        for profile_id, found in rows[:limit]
+    return [(int(pid), str(found)) for pid, found in store.query(sql, params)]
+
+
+def _scan(
+    store: ProfileStore, names: list[str], keys: tuple[list[str], int | float | None]
+) -> Iterator[tuple[int, str]]:
+    """(pid, name) of every profile holding a key in one of `names`, read from its JSON.
+
+    SQLite picks the candidates (a superset: numbers compare within a hair), and each is then
+    checked exactly in Python. Without a number, a row is first tested for the text as bctui
+    writes it into the JSON (orjson's encoding), which skips almost every row unread.
+    """
+    texts, number = keys
+    wanted: set[tuple[bool, Scalar]] = {(True, t) for t in texts}
+    params: list[object] = [json_array(names)]
+    conditions = [f"(v.type = 'text' AND v.value IN ({', '.join('?' * len(texts))}))"]
+    params.extend(texts)
+    row_filter = ""
+    if number is None:
+        row_filter = " AND (" + " OR ".join("instr(p.properties, ?)" for _ in texts) + ")"
+        params.extend(orjson.dumps(t).decode() for t in texts)
+    else:
+        wanted.add((False, number))
+        conditions.append("(v.type IN ('integer', 'real') AND abs(v.value - ?) <= abs(?) * 1e-9)")
+        # Only text that can read as a number (see values.numeric) gets the Python reading.
+        conditions.append(
+            "(v.type = 'text' AND (unicode(v.value) <= 32 OR unicode(v.value) > 127"
+            " OR substr(v.value, 1, 1) IN ('+', '-', '.', '0', '1', '2', '3', '4', '5', '6',"
+            f" '7', '8', '9')) AND {NUMERIC_FUNCTION}(v.value) = ?)"
+        )
+        params.extend([number, number, number])
+    rows = store.query(
+        "SELECT DISTINCT p.pid, k.key, k.value FROM profile p, json_each(p.properties) AS k,"
+        " json_each(k.value) AS v WHERE k.key IN (SELECT value FROM json_each(?))"
+        f" AND ({' OR '.join(conditions)}){row_filter}",
+        params,
     )
-    return matches, len(rows) > limit
+    loads = orjson.loads
+    for pid, name, values in rows:
+        if any(key in wanted for value in loads(values) for key in lookup_keys(value)):
+            yield int(pid), str(name)

@@ -11,7 +11,7 @@ value compares as text, against text values only (so ISO dates compare as dates)
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -75,12 +75,13 @@ def segment_sql(
 
     `alias` names the profile table in the surrounding query. The default form,
     `alias.pid IN (SELECT pid FROM prop WHERE …)`, has SQLite build each member set once per
-    statement from the value index: best when counting or scanning the whole store.
-    `correlated=True` gives `EXISTS (…)` over the row's own `properties` JSON: a few
-    microseconds per row visited, and no work for rows not visited — best when only the changed
-    rows are read. Both forms mean the same; either works in a WHERE clause and as a SELECT
-    column (0/1). Run it on a store connection (`ProfileStore.query`, `Transaction.execute`):
-    it may call the SQL functions `register_functions` adds.
+    statement from the value index: best when counting or scanning the whole store (for a
+    property the index does not hold, it reads the JSON; `ProfileStore.index_properties` with
+    `segment_properties` indexes them). `correlated=True` gives `EXISTS (…)` over the row's own
+    `properties` JSON: a few microseconds per row visited, and no work for rows not visited —
+    best when only the changed rows are read. Both forms mean the same; either works in a WHERE
+    clause and as a SELECT column (0/1). Run it on a store connection (`ProfileStore.query`,
+    `Transaction.execute`): it may call the SQL functions `register_functions` adds.
     """
     if not segment.rules:
         return ("1" if segment.match == "all" else "0"), []
@@ -98,23 +99,44 @@ def rule_sql(
     rule: Rule, *, alias: str = "p", correlated: bool = False
 ) -> tuple[str, list[object]]:
     """A SQL predicate for one rule; see `segment_sql` for the two forms."""
-    branches, negate = _conditions(rule, indexed=not correlated)
+    json_sql, params, negate = _json_form(rule, alias)
+    if not correlated:
+        index_sql, index_params, _ = _index_form(rule, alias)
+        # A property the value index does not hold (bctui.store.index) is read from the row's
+        # JSON instead; the uncorrelated NOT EXISTS is evaluated once per statement.
+        json_sql = (f"({index_sql} OR (NOT EXISTS (SELECT 1 FROM prop_name WHERE name = ? AND"
+                    f" indexed) AND {json_sql}))")
+        params = [*index_params, rule.property, *params]
+    return (f"NOT {json_sql}" if negate else json_sql), params
+
+
+def segment_properties(segments: Iterable[SegmentDef]) -> list[str]:
+    """The properties the segments' rules ask about, each once, in order."""
+    return list(dict.fromkeys(rule.property for segment in segments for rule in segment.rules))
+
+
+def _json_form(rule: Rule, alias: str) -> tuple[str, list[object], bool]:
+    """`EXISTS (…)` over the row's own `properties` JSON."""
+    branches, negate = _conditions(rule, indexed=False)
+    condition = " OR ".join(f"({sql})" for sql, _ in branches) or "0"
+    params: list[object] = [rule.property]
+    for _, branch_params in branches:
+        params.extend(branch_params)
+    sql = (f"EXISTS (SELECT 1 FROM json_each({alias}.properties) AS k, json_each(k.value) AS v"
+           f" WHERE k.key = ? AND ({condition}))")
+    return sql, params, negate
+
+
+def _index_form(rule: Rule, alias: str) -> tuple[str, list[object], bool]:
+    """`alias.pid IN (…)` over the value index."""
+    branches, negate = _conditions(rule, indexed=True)
     params: list[object] = []
-    if correlated:
-        condition = " OR ".join(f"({sql})" for sql, _ in branches) or "0"
-        for _, branch_params in branches:
-            params.extend(branch_params)
-        sql = (f"EXISTS (SELECT 1 FROM json_each({alias}.properties) AS k, json_each(k.value) AS v"
-               f" WHERE k.key = ? AND ({condition}))")
-        params.insert(0, rule.property)
-    else:
-        # One SELECT per branch: each is a range of one index, where an OR would scan.
-        selects = []
-        for condition, branch_params in branches or [("0", [])]:
-            selects.append(f"SELECT v.pid FROM prop AS v WHERE v.name = ? AND {condition}")
-            params.extend([rule.property, *branch_params])
-        sql = f"{alias}.pid IN ({' UNION ALL '.join(selects)})"
-    return (f"NOT {sql}" if negate else sql), params
+    # One SELECT per branch: each is a range of one index, where an OR would scan.
+    selects = []
+    for condition, branch_params in branches or [("0", [])]:
+        selects.append(f"SELECT v.pid FROM prop AS v WHERE v.name = ? AND {condition}")
+        params.extend([rule.property, *branch_params])
+    return f"{alias}.pid IN ({' UNION ALL '.join(selects)})", params, negate
 
 
 def register_functions(conn: sqlite3.Connection) -> None:

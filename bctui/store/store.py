@@ -12,13 +12,14 @@ from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from bctui.errors import BctuiError
+from bctui.store.index import add_to_index, try_index
 from bctui.store.model import Profile, permission_rank
 from bctui.store.queries import (
     PROFILE_COLUMNS,
     PROFILE_WIDTH,
     current_seq,
     json_array,
-    lookup,
+    lookup_any,
     profile_from_row,
 )
 from bctui.store.schema import (
@@ -28,7 +29,7 @@ from bctui.store.schema import (
     apply_migrations,
     connect,
 )
-from bctui.store.segments import SegmentDef, register_functions, segment_sql
+from bctui.store.segments import SegmentDef, register_functions, segment_properties, segment_sql
 from bctui.store.transaction import Transaction
 from bctui.store.values import Scalar, identifier_key
 
@@ -120,6 +121,29 @@ class ProfileStore:
         """Run a read-only statement of the caller's (e.g. over tables it migrated in)."""
         return self._conn.execute(sql, params)
 
+    def index_properties(self, names: Iterable[str], *, wait: bool = True) -> bool:
+        """Have the value index hold these properties' values (identifiers, segment rules).
+
+        Lookups and segment queries index what they use on their own; an engine calls this
+        for the properties its segments and identifier rules name, so that the first run does
+        not pay for it. With `wait=False`, gives up (returning False) when another process is
+        writing: every query answers from the profiles' JSON meanwhile, only slower.
+        """
+        wanted = list(names)
+        if not wanted:
+            return True
+        try:
+            if self._conn.in_transaction:  # inside `transaction()`: the write lock is ours
+                add_to_index(self._conn, wanted)
+                return True
+            if wait:
+                with self.transaction():
+                    add_to_index(self._conn, wanted)
+                return True
+            return try_index(self._conn, wanted, busy_timeout=self._busy_timeout)
+        except sqlite3.OperationalError as exc:
+            raise self._error(exc, "cannot index the properties") from exc
+
     # -- reads -----------------------------------------------------------------------------
 
     def get(self, profile_id: str) -> Profile | None:
@@ -140,7 +164,8 @@ class ProfileStore:
             key = identifier_key(value)
             if key is not None:
                 keys.setdefault(key, []).append(value)
-        found = lookup(self._conn, property, keys)
+        self.index_properties([property], wait=False)
+        found = lookup_any(self._conn, property, keys)
         if not found:
             return {}
         pids = {pid for pid_list in found.values() for pid in pid_list}
@@ -167,6 +192,8 @@ class ProfileStore:
             params.append(until_seq)
         if segment is not None:
             correlated = self._few_changes(self._conn, since_seq)
+            if not correlated:
+                self.index_properties(segment_properties([segment]), wait=False)
             predicate, segment_params = segment_sql(segment, correlated=correlated)
             where.append(predicate)
             params.extend(segment_params)
@@ -221,6 +248,9 @@ class ProfileStore:
     def _stream(self, segment: SegmentDef | None, segments_of: Sequence[SegmentDef],
                 where: list[str], where_params: list[object], since_seq: int,
                 batch: int) -> Generator[tuple[Profile, list[str]], None, None]:
+        if segment is not None or segments_of:
+            every = [*segments_of, *([segment] if segment is not None else [])]
+            self.index_properties(segment_properties(every), wait=False)
         reader = connect(self._path, busy_timeout=self._busy_timeout)
         try:
             register_functions(reader)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from bctui.store.model import ProfileWrite, WriteResult
 from bctui.store.queries import current_seq
-from bctui.store.writes import Batch
+from bctui.store.writes import Batch, gc_paused
 
 
 class Transaction:
@@ -34,8 +34,9 @@ class Transaction:
         self._check_open()
         if not writes:
             return []
-        now = datetime.now(UTC).isoformat(timespec="microseconds")
-        return Batch(self._conn, self._next_seq, now).run(writes)
+        now = time.time_ns() // 1000  # microseconds since the epoch, as stored
+        with gc_paused():
+            return Batch(self._conn, self._next_seq, now).run(writes)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         """Run the caller's own statement in this transaction (committed with the writes)."""

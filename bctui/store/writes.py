@@ -3,22 +3,25 @@
 A batch is applied as if its writes ran one after another: a later write sees what an earlier one
 did (two records for one new e-mail address create one profile; two `sum`s both count). The I/O is
 per batch: one lookup per identifier property, one read of the profiles involved, then a few
-statements for the changes (a new profile's text values are indexed by SQLite straight from the
-JSON just stored). Matching uses an in-memory index of the looked-up identifier values, kept
+statements for the changes (the value index gets the values of the indexed properties only, see
+`bctui.store.index`). Matching uses an in-memory index of the looked-up identifier values, kept
 current as the batch changes those properties.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import sqlite3
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
 import orjson
 
+from bctui.store.index import add_to_index, index_rows, indexed_names
 from bctui.store.merge import merge
 from bctui.store.model import (
     DEFAULT_PERMISSION,
@@ -33,13 +36,18 @@ from bctui.store.values import (
     Scalar,
     identifier_key,
     lookup_keys,
-    numeric,
+    normalize,
     same_values,
 )
 
 _NO_VALUES: Final[list[Scalar]] = []
+# The strategies that, merging into no values, give the incoming values as normalized.
+_INTO_EMPTY: Final = frozenset(("set", "add", "set_if_empty", "clear"))
 _DEFAULT_RANK: Final = PERMISSION_LEVELS.index(DEFAULT_PERMISSION)
 _STATE_COLUMNS: Final = "pid, id, properties, permission_level, interactions_viewed, seq"
+
+_Keyed = tuple[tuple[tuple[str, LookupKey | None], ...], ...]
+"""A write's identifier groups, each value as its lookup key (None: nothing can equal it)."""
 
 
 class _State:
@@ -63,39 +71,58 @@ class _State:
 class Batch:
     """One call of `Transaction.apply_many`: resolve, merge in memory, then write the changes."""
 
-    def __init__(self, conn: sqlite3.Connection, next_seq: Callable[[], int], now: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, next_seq: Callable[[], int], now: int) -> None:
         self._conn = conn
         self._next_seq = next_seq
         self._now = now
         self._pid_of_id: dict[str, int] = {}
-        self._index: dict[tuple[str, LookupKey], set[int]] = {}
+        self._index: dict[tuple[str, LookupKey | None], set[int]] = {}
         self._indexed_names: set[str] = set()
         self._states: dict[int, _State] = {}
         self._next_pid: int | None = None
+        self._indexed: set[str] = set()
+        self._names_ok: set[str] = set()  # property names found free of NUL characters
 
     def run(self, writes: Sequence[ProfileWrite]) -> list[WriteResult]:
         """Apply `writes` in order and write every change; returns one result per write."""
-        self._prefetch(writes)
-        results = [self._apply(write) for write in writes]
+        keyed = self._prefetch(writes)
+        apply = self._apply
+        results = [apply(write, groups) for write, groups in zip(writes, keyed, strict=True)]
         self._flush()
         return results
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _prefetch(self, writes: Sequence[ProfileWrite]) -> None:
+    def _prefetch(self, writes: Sequence[ProfileWrite]) -> list[_Keyed]:
+        """Look up every identifier and load the profiles involved; returns each write's
+        identifier groups as lookup keys (worked out once, used again by `_match`)."""
         ids: set[str] = set()
         wanted: dict[str, set[LookupKey]] = {}
+        keyed: list[_Keyed] = []
         for write in writes:
             if write.profile_id is not None:
                 ids.add(write.profile_id)
-            else:
-                for group in write.match:
-                    for name, value in group:
+                keyed.append(())
+                continue
+            write_groups = []
+            for group in write.match:
+                pairs = []
+                for name, value in group:
+                    if type(value) is str and value and "\x00" not in value:
+                        key: LookupKey | None = (True, value)  # the common case, made short
+                    else:
                         key = identifier_key(value)
-                        if key is not None:
-                            wanted.setdefault(name, set()).add(key)
+                    if key is not None:
+                        wanted.setdefault(name, set()).add(key)
+                    pairs.append((name, key))
+                write_groups.append(tuple(pairs))
+            keyed.append(tuple(write_groups))
         if ids:
             self._load("id", ids)
+        # Identifier properties are indexed (on first use) before they are looked up.
+        self._indexed = indexed_names(self._conn)
+        if not wanted.keys() <= self._indexed:
+            self._indexed.update(add_to_index(self._conn, wanted))
         for name, keys in wanted.items():
             found = lookup(self._conn, name, keys)
             for key in keys:
@@ -104,13 +131,15 @@ class Batch:
         # Load the profiles the writes will most likely touch; a write whose target moves
         # because of an earlier write in the batch loads its profile on its own.
         pids: set[int] = set()
-        for write in writes:
-            if write.profile_id is None and write.match:
-                pid, _ = self._match(write)
-                if pid is not None and pid not in self._states:
+        states = self._states
+        for groups in keyed:
+            if groups:
+                pid, _ = self._match(groups)
+                if pid is not None and pid not in states:
                     pids.add(pid)
         if pids:
             self._load("pid", pids)
+        return keyed
 
     def _load(self, column: str, keys: set[str] | set[int]) -> None:
         rows = self._conn.execute(
@@ -124,13 +153,13 @@ class Batch:
                                        is_new=False)
             self._pid_of_id[id_] = pid
 
-    def _match(self, write: ProfileWrite) -> tuple[int | None, bool]:
+    def _match(self, groups: _Keyed) -> tuple[int | None, bool]:
         """(the oldest profile satisfying the first satisfiable group, whether it had company)."""
-        for group in write.match:
+        index = self._index
+        for group in groups:
             candidates: set[int] | None = None
-            for name, value in group:
-                key = identifier_key(value)
-                found = self._index.get((name, key)) if key is not None else None
+            for name_key in group:
+                found = index.get(name_key) if name_key[1] is not None else None
                 if not found:
                     candidates = None
                     break
@@ -141,13 +170,13 @@ class Batch:
                 return min(candidates), len(candidates) > 1
         return None, False
 
-    def _resolve(self, write: ProfileWrite) -> tuple[_State | None, bool]:
+    def _resolve(self, write: ProfileWrite, groups: _Keyed) -> tuple[_State | None, bool]:
         pid: int | None = None
         ambiguous = False
         if write.profile_id is not None:
             pid = self._pid_of_id.get(write.profile_id)
-        elif write.match:
-            pid, ambiguous = self._match(write)
+        elif groups:
+            pid, ambiguous = self._match(groups)
         if pid is None:
             return None, False
         if pid not in self._states:
@@ -156,8 +185,8 @@ class Batch:
 
     # -- merging ---------------------------------------------------------------------------
 
-    def _apply(self, write: ProfileWrite) -> WriteResult:
-        state, ambiguous = self._resolve(write)
+    def _apply(self, write: ProfileWrite, groups: _Keyed) -> WriteResult:
+        state, ambiguous = self._resolve(write, groups)
         if state is None:
             if not write.create:
                 return WriteResult("skipped", None)
@@ -166,16 +195,32 @@ class Batch:
         props = state.props
         changes: dict[str, list[Scalar]] = {}
         errors: list[MergeError] = []
+        names_ok = self._names_ok
         for name, strategy, incoming in write.updates:
-            if "\x00" in name:
-                errors.append(MergeError(f"the property name {name!r} contains a NUL character,"
-                                         " which cannot be stored"))
-                continue
+            if name not in names_ok:
+                if "\x00" in name:
+                    errors.append(MergeError(f"the property name {name!r} contains a NUL "
+                                             "character, which cannot be stored"))
+                    continue
+                names_ok.add(name)
             current = changes[name] if name in changes else props.get(name, _NO_VALUES)
-            if strategy == "set" and type(incoming) is str and incoming and "\x00" not in incoming:
-                # The commonest write, `set` to one text value, without the general merge.
-                same = len(current) == 1 and current[0] == incoming and type(current[0]) is str
-                changes[name] = current if same else [incoming]
+            if type(incoming) is str and incoming and "\x00" not in incoming:
+                # The commonest writes, `set` (or an identifier's `set_if_empty`) to one text
+                # value, without the general merge.
+                if strategy == "set":
+                    same = len(current) == 1 and current[0] == incoming and type(current[0]) is str
+                    changes[name] = current if same else [incoming]
+                    continue
+                if strategy == "set_if_empty":
+                    changes[name] = current if current else [incoming]
+                    continue
+            elif not current and strategy in _INTO_EMPTY:
+                # Into an empty property these strategies all give the incoming values.
+                try:
+                    changes[name] = normalize(incoming)
+                except MergeError as exc:
+                    errors.append(MergeError(f'property "{name}": {exc} (strategy {strategy})',
+                                             value=exc.value, strategy=strategy))
                 continue
             try:
                 changes[name] = merge(strategy, current, incoming)
@@ -208,7 +253,14 @@ class Batch:
             state.pid = self._allocate_pid()
             self._states[state.pid] = state
             self._pid_of_id[state.id] = state.pid
-        if changed:
+        if created:
+            # A new profile starts with no values: nothing to remember or to take out.
+            state.original = {}
+            for name in self._indexed_names.intersection(changed):
+                self._reindex(state.pid, name, _NO_VALUES, changes[name])
+            for name in changed:
+                props[name] = changes[name]
+        elif changed:
             original = state.original
             if original is None:
                 original = state.original = {}
@@ -260,57 +312,51 @@ class Batch:
         now = self._now
         dumps = orjson.dumps
         sort_keys = orjson.OPT_SORT_KEYS
+        indexed = self._indexed
         created: list[tuple[object, ...]] = []
         updated: list[tuple[object, ...]] = []
         removed: list[tuple[str, Scalar, int]] = []
         added: list[tuple[str, Scalar, int, int | float | None]] = []
-        numeric_texts: list[tuple[int | float, str, str, int]] = []
+        holders: dict[str, int] = {}  # name -> change in the number of profiles holding it
+        new_holders: Counter[str] = Counter()  # the same for new profiles
         for state in touched:
             pid = state.pid
             assert pid is not None and state.original is not None
             props = state.props
             props_json = dumps(props, option=sort_keys).decode()
-            interactions = dumps(state.interactions).decode()
+            interactions = "[]" if not state.interactions else dumps(state.interactions).decode()
             if state.is_new:
                 created.append((pid, state.id, props_json, state.level, interactions, now, now,
                                 state.seq))
-                # Text values reach the index straight from the JSON (see below); numbers,
-                # and the reading of numeric text, from here.
-                for name, values in props.items():
-                    for v in values:
-                        if not isinstance(v, str):
-                            added.append((name, v, pid, None))
-                        elif (number := numeric(v)) is not None:
-                            numeric_texts.append((number, name, v, pid))
+                new_holders.update(iter(props))  # iter: counted in C, not item by item
+                for name in indexed.intersection(props):
+                    added.extend(index_rows(name, props[name], pid))
                 continue
             updated.append((props_json, state.level, interactions, now, state.seq, pid))
             for name, old in state.original.items():
                 new = props.get(name, _NO_VALUES)
+                if bool(old) != bool(new):
+                    holders[name] = holders.get(name, 0) + (1 if new else -1)
+                if name not in indexed:
+                    continue
                 # Exact identity (type and value): a 1 that becomes 1.0 is rewritten.
                 old_keys = {(type(v), v) for v in old}
                 new_keys = {(type(v), v) for v in new}
                 removed.extend((name, v, pid) for v in old if (type(v), v) not in new_keys)
-                added.extend((name, v, pid, numeric(v) if isinstance(v, str) else None)
-                             for v in new if (type(v), v) not in old_keys)
+                added.extend(index_rows(name, [v for v in new if (type(v), v) not in old_keys],
+                                        pid))
         conn = self._conn
         if created:
             conn.executemany(
                 "INSERT INTO profile (pid, id, properties, permission_level, interactions_viewed,"
-                " created_at, updated_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, updated_at, created_us, updated_us, seq)"
+                " VALUES (?, ?, ?, ?, ?, '', '', ?, ?, ?)",
                 created,
-            )
-            # New profiles have the batch's consecutive pids. Letting SQLite read their text
-            # values out of the JSON it just stored costs far less than binding each one.
-            conn.execute(
-                "INSERT INTO prop (name, value, pid) SELECT k.key, v.value, p.pid"
-                " FROM profile AS p, json_each(p.properties) AS k, json_each(k.value) AS v"
-                " WHERE p.pid BETWEEN ? AND ? AND v.type = 'text'",
-                (created[0][0], created[-1][0]),
             )
         if updated:
             conn.executemany(
                 "UPDATE profile SET properties = ?, permission_level = ?,"
-                " interactions_viewed = ?, updated_at = ?, seq = ? WHERE pid = ?",
+                " interactions_viewed = ?, updated_at = '', updated_us = ?, seq = ? WHERE pid = ?",
                 updated,
             )
         if removed:
@@ -318,9 +364,32 @@ class Batch:
         if added:
             conn.executemany("INSERT INTO prop (name, value, pid, num) VALUES (?, ?, ?, ?)",
                              added)
-        if numeric_texts:
-            conn.executemany("UPDATE prop SET num = ? WHERE name = ? AND value = ? AND pid = ?",
-                             numeric_texts)
+        for name, amount in new_holders.items():
+            holders[name] = holders.get(name, 0) + amount
+        counts = [(name, amount) for name, amount in holders.items() if amount]
+        if counts:
+            conn.executemany(
+                "INSERT INTO prop_name (name, profiles) VALUES (?, ?) ON CONFLICT (name)"
+                " DO UPDATE SET profiles = profiles + excluded.profiles",
+                counts,
+            )
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold off Python's cycle collector while a batch runs.
+
+    A batch allocates many small objects and frees them all at its end (no cycles), and each
+    collection the allocations would trigger walks every live object: that cost grows with the
+    batch and can be most of a merge's time. Any cyclic garbage is collected after the batch.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def new_profile_id() -> str:
@@ -329,7 +398,24 @@ def new_profile_id() -> str:
     Random otherwise, but time-ordered, so a new profile's id lands at the end of the id index
     rather than on a random page: a large load changes far fewer pages.
     """
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    global _random, _random_at
+    if _random_at + 10 > len(_random):  # one getrandom call per 6,553 ids, not one per id
+        _random, _random_at = os.urandom(65536), 0
+    chunk = _random[_random_at:_random_at + 10]
+    _random_at += 10
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(chunk, "big")
     value = value & ~(0xF << 76) | 7 << 76  # version 7
     value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
-    return str(uuid.UUID(int=value))
+    h = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, for a fraction of its cost
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _forget_random() -> None:
+    global _random, _random_at
+    _random, _random_at = b"", 0
+
+
+_random = b""
+_random_at = 0
+# A forked child must never hand out the ids its parent's buffer would give.
+os.register_at_fork(after_in_child=_forget_random)

@@ -34,7 +34,7 @@ from bctui.engine.runs.faults import crash_point
 from bctui.store import Profile
 from bctui.store.model import PERMISSION_LEVELS, permission_rank
 from bctui.store.rows import ROW_WIDTH, row_pages
-from bctui.store.segments import SegmentDef, segment_sql
+from bctui.store.segments import SegmentDef, segment_properties, segment_sql
 
 BATCH_SIZE: Final = 75
 CHECKPOINT_SECONDS: Final = 1.0
@@ -397,6 +397,10 @@ class Exporter:
     def _row_pages(self) -> Iterable[tuple[list[tuple[Any, ...]], bool]]:
         """Pages of rows (see `rows.row_pages`) and whether they are retries; retries first."""
         run, gs = self.run, self.run.state
+        # Segment rules answer from the value index when it holds their properties (from
+        # each row's JSON otherwise, far slower over a whole store).
+        run.store.index_properties(segment_properties([self.segment, *self.all_segments]),
+                                   wait=False)
         joined = st.sent_join(run.key)
         retry_ids = sorted(self.retry_ids)
         for start in range(0, len(retry_ids), LOOKUP_PAGE):

@@ -10,8 +10,9 @@ afresh, and it says so in the run log.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,13 +20,14 @@ import orjson
 
 from bctui.braze import ExportAlreadyRunning
 from bctui.engine.clients import braze_client, s3_access_for
-from bctui.engine.models import ImportGoal, ImportMapping, S3Settings
+from bctui.engine.models import ImportGoal, S3Settings
 from bctui.engine.runs import state as st
 from bctui.engine.runs.context import GoalRun
 from bctui.engine.runs.faults import crash_point
 from bctui.errors import BctuiError
 from bctui.s3 import ExportFile, S3Access, S3CorruptObject
 from bctui.store import ProfileWrite
+from bctui.store.writes import gc_paused
 
 # Braze deletes export files about four hours after writing them (reference §8.4).
 FILE_LIFETIME_SECONDS: Final = 4 * 3600
@@ -134,6 +136,17 @@ class UserMapper:
         }
         self.mapped_fields = {m for m in mapped if "." not in m}
         self.identifier_pairs = [p for g in goal.identifiers for p in g]
+        # Worked out once per goal rather than per user: (property, kind, alias label, export
+        # field, or None for an alias) per identifier, the dotted paths of the mappings split.
+        self._identifier_groups = [
+            [(p.property, p.braze, p.label,
+              None if p.braze == "user_alias" else IDENTIFIER_FIELDS[p.braze]) for p in group]
+            for group in goal.identifiers
+        ]
+        self._paths = [
+            (m.property, m.strategy, m.braze.split(".")[0], tuple(m.braze.split(".")[1:]))
+            for m in goal.mappings
+        ]
 
     def in_audience(self, user: dict[str, Any]) -> bool:
         """The campaign filter: users who received at least one of the chosen campaigns."""
@@ -147,32 +160,38 @@ class UserMapper:
     def write(self, user: dict[str, Any]) -> ProfileWrite | None:
         """The write for this user, or None when it has no value for any identifier group."""
         groups: list[list[tuple[str, Any]]] = []
-        for group in self.goal.identifiers:
-            pairs = [(p.property, identifier_value(user, p.braze, p.label)) for p in group]
-            for pair, (_, value) in zip(group, pairs, strict=True):
-                if _present(value) and (isinstance(value, bool)
-                                        or not isinstance(value, (str, int, float))):
-                    raise ValueError(f"{pair.braze} is not a single value")
-            if all(_present(v) for _, v in pairs):
+        for group in self._identifier_groups:
+            pairs: list[tuple[str, Any]] = []
+            complete = True
+            for prop, braze, label, field in group:
+                value = (identifier_value(user, braze, label) if field is None
+                         else user.get(field))
+                if value is None or value == "" or value == []:
+                    complete = False
+                    continue  # the group is unusable, but every value it has is checked
+                kind = type(value)
+                if kind is not str and kind is not int and kind is not float and (
+                    isinstance(value, bool) or not isinstance(value, (str, int, float))
+                ):
+                    raise ValueError(f"{braze} is not a single value")
+                pairs.append((prop, value))
+            if complete:
                 groups.append(pairs)
         if not groups:
             return None
-        updates: list[tuple[str, str, object]] = []
         # Identifier properties are filled where empty, so a created profile matches next time.
-        for pairs in groups:
-            updates.extend((prop, "set_if_empty", value) for prop, value in pairs)
-        updates.extend(self._mapped(user, self.goal.mappings))
+        updates: list[tuple[str, str, object]] = [
+            (prop, "set_if_empty", value) for pairs in groups for prop, value in pairs
+        ]
+        for prop, strategy, head, rest in self._paths:
+            # An absent field is an empty one (Braze omits empty fields), which `clear` clears.
+            value = user.get(head)
+            for part in rest:
+                value = value.get(part) if isinstance(value, dict) else None
+            updates.append((prop, strategy, value))
         if self.goal.remaining.enabled:
             updates.extend(self._remaining(user))
         return ProfileWrite(updates=updates, match=groups, create=self.goal.allow_create)
-
-    @staticmethod
-    def _mapped(
-        user: dict[str, Any], mappings: Sequence[ImportMapping]
-    ) -> Iterator[tuple[str, str, object]]:
-        for mapping in mappings:
-            # An absent field is an empty one (Braze omits empty fields), which `clear` clears.
-            yield mapping.property, mapping.strategy, field_value(user, mapping.braze)
 
     def _remaining(self, user: dict[str, Any]) -> Iterator[tuple[str, str, object]]:
         prefix, strategy = self.goal.remaining.prefix, self.goal.remaining.strategy
@@ -383,8 +402,15 @@ class Importer:
                 last_change = time.monotonic()
                 job = self._note_files(job, len(seen))
             pending = [f for f in files if f.key not in applied]
-            for file in pending:
-                self._apply_file(s3, bucket, file, job, index=len(applied) + 1)
+            # The next file downloads (and inflates) in the background while one merges: S3
+            # answers in tens of milliseconds, a merge takes about as long as a download.
+            following = _Download(s3, bucket, pending[0].key) if pending else None
+            for position, file in enumerate(pending):
+                assert following is not None
+                current = following
+                following = (_Download(s3, bucket, pending[position + 1].key)
+                             if position + 1 < len(pending) else None)
+                self._apply_file(file, current, job, index=len(applied) + 1)
                 applied.add(file.key)
             if pending:
                 continue  # applying took time: list again before judging the quiet period
@@ -426,13 +452,20 @@ class Importer:
         return job
 
     def _apply_file(
-        self, s3: S3Access, bucket: str, file: ExportFile, job: st.ImportJob, index: int
+        self, file: ExportFile, download: _Download, job: st.ImportJob, index: int
     ) -> None:
         """Read one file whole (≤ ~5,000 users), then merge it in one transaction."""
+        # The cycle collector waits until the file's objects are gone again (see gc_paused).
+        with gc_paused():
+            self._merge_file(file, download, job, index)
+
+    def _merge_file(
+        self, file: ExportFile, download: _Download, job: st.ImportJob, index: int
+    ) -> None:
         run = self.run
         name = file.key.rsplit("/", 1)[-1]
         run.phase("merging", f"file {index}: {name}")
-        writes, lines, tally = self._read_file(s3, bucket, file.key, name)
+        writes, lines, tally = self._read_file(download, name)
         run.cancel.check()
         try:
             with run.store.transaction() as tx:
@@ -456,7 +489,7 @@ class Importer:
         run.progress(self.users_done, unit="users")
 
     def _read_file(
-        self, s3: S3Access, bucket: str, key: str, name: str
+        self, numbered: Iterable[tuple[int, bytes]], name: str
     ) -> tuple[list[ProfileWrite], list[int], dict[str, int]]:
         """The file's writes with their line numbers, and counts of what was not written.
 
@@ -468,7 +501,7 @@ class Importer:
         lines: list[int] = []
         tally = {"checked": 0}
         try:
-            self._parse_lines(s3.iter_lines(bucket, key), name, writes, lines, tally)
+            self._parse_lines(iter(numbered), name, writes, lines, tally)
         except S3CorruptObject as exc:
             # A corrupt file never becomes readable: keep the users read before the damage,
             # count the rest as one failure, and let the file be recorded as applied so it does
@@ -538,6 +571,34 @@ class Importer:
                 "warning",
             )
         self.bad_lines_logged += 1
+
+
+class _Download:
+    """One export file's numbered lines, read by a thread of its own as soon as it is made.
+
+    Iterating waits for the thread, then gives the lines and, if the read failed part way, raises
+    its error after the lines read before it (as reading in place would).
+    """
+
+    def __init__(self, s3: S3Access, bucket: str, key: str) -> None:
+        self._lines: list[tuple[int, bytes]] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._read, args=(s3, bucket, key), name="bctui-s3-read", daemon=True
+        )
+        self._thread.start()
+
+    def _read(self, s3: S3Access, bucket: str, key: str) -> None:
+        try:
+            self._lines.extend(s3.iter_lines(bucket, key))
+        except BaseException as exc:  # handed to the reader, raised where it reads
+            self._error = exc
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        self._thread.join()
+        yield from self._lines
+        if self._error is not None:
+            raise self._error
 
 
 class _DryRunRollback(Exception):
