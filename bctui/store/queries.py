@@ -121,3 +121,22 @@ def current_seq(conn: sqlite3.Connection) -> int:
     """The store's change-sequence counter: the highest sequence number ever allocated."""
     row = conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
     return int(row[0]) if row else 0
+
+
+# A delta touching at most 1/this of the store evaluates segment rules per changed row.
+_CORRELATED_SHARE: Final = 20
+
+
+def few_changes(conn: sqlite3.Connection, since_seq: int) -> bool:
+    """Whether the delta after `since_seq` is small enough that checking each changed row's own
+    properties beats building each segment's member set from the value index."""
+    if since_seq <= 0:
+        return False
+    total = conn.execute("SELECT max(pid) FROM profile").fetchone()[0] or 0
+    limit = max(total // _CORRELATED_SHARE, 1)
+    changed = conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM profile INDEXED BY profile_seq WHERE seq > ?"
+        " LIMIT ?)",
+        (since_seq, limit + 1),
+    ).fetchone()[0]
+    return bool(changed <= limit)

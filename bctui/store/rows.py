@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from bctui.store.model import permission_rank
-from bctui.store.queries import json_array
+from bctui.store.queries import few_changes, json_array
 from bctui.store.schema import connect
 from bctui.store.segments import SegmentDef, register_functions, segment_sql
 from bctui.store.store import ProfileStore
@@ -25,8 +25,6 @@ ROW_WIDTH: Final = 5
 
 READER_CACHE_KIB: Final = 16 * 1024
 
-# A delta touching at most 1/this of the store evaluates segment rules per changed row.
-_CORRELATED_SHARE: Final = 20
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ def row_pages(
         reader.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
         register_functions(reader)
         reader.execute("BEGIN")  # one snapshot for the sizing query and the scan
-        correlated = only_ids is not None or _few_changes(reader, since_seq)
+        correlated = only_ids is not None or few_changes(reader, since_seq)
         columns = [ROW_COLUMNS]
         params: list[object] = []  # in the statement's order: columns, join, where
         join = ""
@@ -104,18 +102,3 @@ def row_pages(
             yield rows
     finally:
         reader.close()
-
-
-def _few_changes(reader: Any, since_seq: int) -> bool:
-    """Whether the delta is small enough that checking each changed row's own properties beats
-    building each segment's member set from the value index."""
-    if since_seq <= 0:
-        return False
-    total = reader.execute("SELECT max(pid) FROM profile").fetchone()[0] or 0
-    limit = max(total // _CORRELATED_SHARE, 1)
-    changed = reader.execute(
-        "SELECT count(*) FROM (SELECT 1 FROM profile INDEXED BY profile_seq WHERE seq > ?"
-        " LIMIT ?)",
-        (since_seq, limit + 1),
-    ).fetchone()[0]
-    return bool(changed <= limit)

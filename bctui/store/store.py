@@ -18,6 +18,7 @@ from bctui.store.queries import (
     PROFILE_COLUMNS,
     PROFILE_WIDTH,
     current_seq,
+    few_changes,
     json_array,
     lookup_any,
     profile_from_row,
@@ -36,8 +37,6 @@ from bctui.store.values import Scalar, identifier_key
 DEFAULT_BUSY_TIMEOUT: Final = 60.0
 """Seconds a write waits for another process's write transaction before giving up."""
 
-# A delta touching at most 1/this of the store evaluates segment rules per changed row.
-_CORRELATED_SHARE: Final = 20
 
 _LOCKED_FIX: Final = (
     "another bctui process (a run or `profiles load`) is writing to it; wait for it to finish "
@@ -191,7 +190,7 @@ class ProfileStore:
             where.append("p.seq <= ?")
             params.append(until_seq)
         if segment is not None:
-            correlated = self._few_changes(self._conn, since_seq)
+            correlated = few_changes(self._conn, since_seq)
             if not correlated:
                 self.index_properties(segment_properties([segment]), wait=False)
             predicate, segment_params = segment_sql(segment, correlated=correlated)
@@ -257,7 +256,7 @@ class ProfileStore:
             reader.execute("BEGIN")  # one snapshot for the sizing query and the scan
             correlated = True
             if segment is not None or segments_of:
-                correlated = self._few_changes(reader, since_seq)
+                correlated = few_changes(reader, since_seq)
             columns = [PROFILE_COLUMNS]
             column_params: list[object] = []
             for other in segments_of:
@@ -281,21 +280,6 @@ class ProfileStore:
                     yield profile_from_row(row[:PROFILE_WIDTH]), member_of
         finally:
             reader.close()
-
-    @staticmethod
-    def _few_changes(reader: sqlite3.Connection, since_seq: int) -> bool:
-        """Whether the delta is small enough that checking each changed row's own properties
-        beats building each segment's member set from the value index."""
-        if since_seq <= 0:
-            return False
-        total = reader.execute("SELECT max(pid) FROM profile").fetchone()[0] or 0
-        limit = max(total // _CORRELATED_SHARE, 1)
-        changed = reader.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM profile INDEXED BY profile_seq WHERE seq > ?"
-            " LIMIT ?)",
-            (since_seq, limit + 1),
-        ).fetchone()[0]
-        return bool(changed <= limit)
 
     def _error(self, exc: sqlite3.OperationalError, doing: str) -> BctuiError:
         if "locked" in str(exc) or "busy" in str(exc):

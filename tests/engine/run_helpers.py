@@ -38,6 +38,9 @@ FAST_WAIT: dict[str, float] = {"poll_seconds": 0.1, "quiet_seconds": 0.5, "timeo
 EVERYONE: dict[str, Any] = {
     "name": "everyone", "match": "all", "rules": [{"property": "member", "op": "exists"}],
 }
+VIP: dict[str, Any] = {
+    "name": "vip", "match": "all", "rules": [{"property": "vip", "op": "eq", "value": "yes"}],
+}
 REPO = Path(__file__).resolve().parents[2]
 
 # Sandbox fields that differ between two runs that did the same thing (ids Braze assigns in

@@ -17,14 +17,21 @@ from typing import Any
 
 import orjson
 import pytest
-from run_helpers import EVERYONE, Workspace, export_goal, fast_settings, ident, member, source
+from run_helpers import (
+    EVERYONE,
+    VIP,
+    Workspace,
+    export_goal,
+    fast_settings,
+    ident,
+    member,
+    source,
+)
 
 from bctui.sandbox import Sandbox
 
 GOLDEN = Path(__file__).parent / "data" / "export_payloads.json"
 
-VIP: dict[str, Any] = {"name": "vip", "match": "all",
-                       "rules": [{"property": "vip", "op": "eq", "value": "yes"}]}
 MAPPINGS = [
     source("property", "email", "email"),
     source("property", "first_name", "name"),
