@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from bctui.braze.errors import BadRequest, BrazeHttpError, UnexpectedResponse
+from bctui.braze.errors import BadRequest, BrazeHttpError, PayloadTooLarge, UnexpectedResponse
 
 if TYPE_CHECKING:
     from bctui.braze.client import BrazeClient
@@ -29,6 +29,11 @@ EXPORT_PATH = "/users/export/segment"
 # Braze's current rule: 75 objects per request in total across attributes, events and purchases
 # (legacy contracts allow 75 per array; the combined rule is the one that is always safe).
 MAX_OBJECTS = 75
+# Braze: "most endpoints accept bodies up to 4 MB"; over it, 413 or 400 (reference §4.2). Whether
+# that is 4,000,000 or 4,194,304 bytes is not said: the smaller one is always safe.
+MAX_BODY_BYTES = 4_000_000
+# `EXTERNAL_USER_ID_TOO_LARGE`: "The `external_id` exceeds the maximum allowed length of 987 bytes."
+MAX_EXTERNAL_ID_BYTES = 987
 ARRAYS = ("attributes", "events", "purchases")
 EXPORT_FORMATS = ("gzip", "zip")
 
@@ -65,6 +70,13 @@ class TrackResult:
     def accepted(self) -> bool:
         """True when Braze took the request (the objects without an error were processed)."""
         return 200 <= self.status < 300
+
+    @property
+    def refused_whole(self) -> bool:
+        """True when Braze refused the request without naming any object (a 400 without
+        `errors[]` indexes, such as "Max Input Length Exceeded", or a 413): its `message` is
+        the reason for every object."""
+        return not self.accepted and not any(item.index is not None for item in self.errors)
 
     def failures(self, input_array: str = "attributes", size: int | None = None) -> dict[int, str]:
         """Index → reason for the objects of `input_array` that Braze did not process.
@@ -133,12 +145,15 @@ async def track(
     attributes: Sequence[Mapping[str, Any]] = (),
     events: Sequence[Mapping[str, Any]] = (),
     purchases: Sequence[Mapping[str, Any]] = (),
+    refusals: bool = False,
 ) -> TrackResult:
     """POST /users/track with at most 75 objects in all.
 
     A 201 (full or partial success) or a 400 that lists `errors[]` is returned as a `TrackResult`,
     so each failure can be attributed to its object; a 400 without `errors[]` (bad JSON, too many
-    objects) raises `BadRequest`. Other failures raise the client's typed errors.
+    objects) raises `BadRequest`, unless `refusals` is set: then it, and a 413 (body too large),
+    come back as a `TrackResult` whose `refused_whole` is true and whose `message` is Braze's.
+    Other failures raise the client's typed errors.
 
     Retries after a timeout or dropped connection resend the request: harmless for attribute
     sets, but an event or purchase may then be recorded twice (Braze has no idempotency key).
@@ -153,10 +168,15 @@ async def track(
     if total == 0:
         raise ValueError("/users/track needs at least one attribute, event or purchase object")
     body = {name: list(objects) for name, objects in arrays.items() if objects}
-    response = await client.request("POST", TRACK_PATH, json=body, accept=(400,))
+    try:
+        response = await client.request("POST", TRACK_PATH, json=body, accept=(400,))
+    except PayloadTooLarge as exc:
+        if not refusals:
+            raise
+        return TrackResult(status=413, message=exc.braze_message or "Request Entity Too Large")
     data = response.data if isinstance(response.data, Mapping) else {}
     errors = _parse_errors(data.get("errors"), list(body), client)
-    if response.status == 400 and not errors:
+    if response.status == 400 and not errors and not refusals:
         raise BadRequest(
             path=TRACK_PATH,
             endpoint=client.endpoint,
@@ -202,8 +222,8 @@ async def _aiter(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
             yield item
 
 
-async def _send(client: BrazeClient, batch: B) -> tuple[B, TrackResult]:
-    return batch, await track(client, attributes=batch)
+async def _send(client: BrazeClient, batch: B, refusals: bool) -> tuple[B, TrackResult]:
+    return batch, await track(client, attributes=batch, refusals=refusals)
 
 
 async def track_batches(
@@ -211,8 +231,12 @@ async def track_batches(
     batches: Iterable[B] | AsyncIterable[B],
     *,
     concurrency: int | None = None,
+    refusals: bool = False,
 ) -> AsyncGenerator[tuple[B, TrackResult], None]:
     """Send each batch of attribute objects as one /users/track request, concurrently.
+
+    With `refusals`, a request Braze refuses as a whole (see `track`) is yielded as a result
+    rather than raised, so its objects can be recorded as rejected.
 
     As many requests are kept in flight as Braze's rate limit allows at the measured latency
     (`Pacer.concurrency`), at most `concurrency` (default: the client's connection limit).
@@ -242,7 +266,7 @@ async def track_batches(
                     exhausted = True
                     break
                 if len(batch):
-                    pending.add(asyncio.create_task(_send(client, batch)))
+                    pending.add(asyncio.create_task(_send(client, batch, refusals)))
             if not pending:
                 return
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)

@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import re
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -25,6 +27,7 @@ from typing import Any, Final
 import orjson
 
 from bctui.braze import RetryPolicy, TrackResult, WaitEvent
+from bctui.braze.users import MAX_BODY_BYTES, MAX_EXTERNAL_ID_BYTES, track_batches
 from bctui.engine.clients import braze_client
 from bctui.engine.models import ExportGoal, ExportMapping, IdentifierRules
 from bctui.engine.runs import state as st
@@ -43,6 +46,13 @@ LOOKUP_PAGE: Final = 500
 # client's default six tries, one unlucky batch in a few thousand would fail the whole goal at
 # 10-20% errors. Twelve tries (backoff capped at 30 s) ride out a few minutes of trouble.
 EXPORT_RETRY: Final = RetryPolicy(max_attempts=12)
+# What the attribute objects of one request may take: Braze's body limit less the envelope
+# `{"attributes":[...]}` (each object is counted with one comma).
+BODY_ROOM: Final = MAX_BODY_BYTES - len(b'{"attributes":[]}')
+# Room for the few bytes by which a value's JSON may differ from its stored spelling (a float
+# written differently, a number sent as an identifier string with its quotes).
+_SLACK: Final = 16
+_DIGITS: Final = re.compile(r"\d+")
 
 
 @dataclass(slots=True)
@@ -65,6 +75,16 @@ class ExportBatch(list[dict[str, Any]]):
         self.planned: list[Planned] = []
         self.upto = 0  # every profile up to this change sequence is settled once this batch is
         self.started = 0.0
+        self.room = BODY_ROOM  # bytes left after the objects measured exactly (`measured`)
+        self.measured = 0
+
+    def measure(self) -> int:
+        """The bytes left in the request body, measuring the objects only estimated so far."""
+        if self.measured < len(self):
+            dumps = orjson.dumps
+            self.room -= sum(len(dumps(obj)) + 1 for obj in self[self.measured:])
+            self.measured = len(self)
+        return self.room
 
 
 # How each mapping finds its value (see `MappingPlan`).
@@ -81,6 +101,49 @@ class MappingPlan:
         self.needs_viewed = any(kind == _VIEWED for _, kind, _ in self.spec)
         self.rules = tuple(tuple((pair.property, pair.braze, pair.label) for pair in group)
                            for group in rules)
+        self.checks_external_id = any(braze == "external_id" for group in self.rules
+                                      for _, braze, _ in group)
+
+    def size_bound(self, segment_names: Iterable[str]) -> tuple[int, int, int, int]:
+        """Factors of an upper bound of one object's JSON size in a request, from what the hot
+        loop has for free: (per byte of the stored properties, per byte of the stored viewed
+        interactions, per character of the profile id, a constant).
+
+        A value sent is one of the stored properties re-encoded, so it is no longer than that
+        property's stored JSON; a property used by several mappings (or identifiers) counts as
+        often as it is used.
+        """
+        dumps = orjson.dumps
+        uses: Counter[str] = Counter()
+        fixed = len(b'{,"_update_existing_only":false}') + 1
+        per_viewed = per_pid = 0
+        names = sorted(segment_names)
+        for braze, kind, value in self.spec:
+            fixed += len(dumps(braze)) + 2 + _SLACK
+            if kind == _PROPERTY:
+                uses[value] += 1
+            elif kind == _PROFILE_ID:
+                per_pid += 6  # a control character is escaped as six bytes
+                fixed += 2
+            elif kind == _SEGMENTS:
+                fixed += len(dumps(names))
+            elif kind == _VIEWED:
+                per_viewed += 1
+            elif kind == _PERMISSION:
+                fixed += max(len(dumps(level)) for level in PERMISSION_LEVELS)
+            else:
+                fixed += len(dumps(value))
+        ids = 0
+        id_uses: Counter[str] = Counter()  # the most any one group uses each property
+        for group in self.rules:
+            size = sum(len(dumps(braze)) + 4 + _SLACK for _, braze, _ in group)
+            size += sum(len(b'{"alias_name":,"alias_label":}') + len(dumps(label))
+                        for _, braze, label in group if braze == "user_alias")
+            ids = max(ids, size)
+            id_uses |= Counter(prop for prop, _, _ in group)
+        uses.update(id_uses)
+        per_props = max(uses.values(), default=0)
+        return per_props, per_viewed, per_pid, fixed + ids
 
     def attributes(self, profile_id: str, props: dict[str, list[Any]], level: int,
                    viewed: list[str] | None, segments: list[str]) -> dict[str, Any]:
@@ -149,6 +212,26 @@ def changed_attributes(
     return {k: v for k, v in attrs.items() if v != last.get(k)}
 
 
+def external_id_problem(external_id: str) -> str | None:
+    """Why Braze would refuse this external_id (EXTERNAL_USER_ID_TOO_LARGE), or None."""
+    size = len(external_id.encode())
+    if size <= MAX_EXTERNAL_ID_BYTES:
+        return None
+    return (f"external_id too large: {size:,} bytes, Braze takes at most "
+            f"{MAX_EXTERNAL_ID_BYTES:,} (EXTERNAL_USER_ID_TOO_LARGE)")
+
+
+def body_problem(obj: dict[str, Any], ids: dict[str, Any], size: int) -> str:
+    """Why an attribute object alone is over Braze's request body limit, naming its largest
+    attribute (the one to shorten)."""
+    dumps = orjson.dumps
+    sizes = {k: len(dumps(v)) for k, v in obj.items() if k not in ids}
+    largest = max(sizes, key=lambda k: sizes[k], default="")
+    return (f"attribute object too large: {size - 1:,} bytes of JSON, over Braze's request "
+            f"body limit of {MAX_BODY_BYTES:,} bytes; its largest attribute is "
+            f"'{largest}' ({sizes.get(largest, 0):,} bytes)")
+
+
 @contextlib.contextmanager
 def fewer_collections() -> Iterator[None]:
     """Run the cyclic garbage collector less often: the export allocates millions of short-lived
@@ -200,6 +283,9 @@ class Exporter:
         self.needs_segments = any(m.source == "segments" for m in goal.mappings)
         self.all_segments = all_segments if self.needs_segments else ()
         self.plan = MappingPlan(goal.mappings, goal.identifiers)
+        self.size_bound = self.plan.size_bound(s.name for s in self.all_segments)
+        # Warnings said once, counted: key → (how often, what the line said).
+        self.warned: dict[str, list[Any]] = {}
         # (row column, name) of each segment flag, by name: members' names come out sorted.
         first = ROW_WIDTH + st.SENT_JOIN_WIDTH
         self.segment_flags = sorted(
@@ -245,11 +331,13 @@ class Exporter:
             for batch in self._plan():
                 self._count_delivered(batch.planned)
             self.run.progress(self.examined, self.total)
+            self._sum_up_warnings()
             return
         try:
             with fewer_collections():
                 asyncio.run(self._send_all())
         finally:
+            self._sum_up_warnings()
             self._checkpoint()  # keep what was delivered, whatever stopped the sending
         self.resolved = gs.upper
         self._checkpoint(final=True)
@@ -283,7 +371,9 @@ class Exporter:
         taken: _Checkpoint | None = None
         try:
             async with braze as client:
-                results = client.track_batches(self._abatches(), concurrency=self.concurrency)
+                # A request Braze refuses as a whole rejects its profiles; it does not end the goal.
+                results = track_batches(client, self._abatches(), concurrency=self.concurrency,
+                                        refusals=True)
                 async with contextlib.aclosing(results):
                     async for batch, result in results:
                         self._settle(batch, result)
@@ -340,10 +430,13 @@ class Exporter:
         needs_viewed = plan.needs_viewed
         loads, dumps, sort = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
         flags = self.segment_flags
+        per_props, per_viewed, per_pid, fixed = self.size_bound
+        check_external_id = plan.checks_external_id
         batch = self._new_batch()
+        room = batch.room  # bytes left in the request body, by the bound or exactly
         for rows, is_retry in self._row_pages():
             run.cancel.check()
-            skipped = unchanged = 0
+            skipped = unchanged = rejected = 0
             for row in rows:
                 profile_id, props_json, level, viewed_json, seq, last_attrs, last_ids = row[:7]
                 if not is_retry:
@@ -377,20 +470,61 @@ class Exporter:
                         # `changed` is a dict of its own: it becomes the object sent.
                         changed.update(ids)
                         changed["_update_existing_only"] = update_only
-                        batch.append(changed)
-                        batch.planned.append(
-                            Planned(profile_id, attrs, ids, last_attrs is None, points))
-                        if len(batch) == BATCH_SIZE:
-                            yield self._close(batch)
-                            batch = self._new_batch()
-                        continue
-                    unchanged += 1
+                        problem = None
+                        external_id = ids.get("external_id") if check_external_id else None
+                        if external_id is not None and len(external_id) > 246:
+                            problem = external_id_problem(external_id)
+                        # Braze's 4 MB body limit, checked by a bound from the stored JSON's
+                        # length; only when the bound says the object may not fit is it
+                        # measured: it then starts the next request, or is rejected when no
+                        # request can hold it.
+                        size = fixed + per_props * (
+                            len(props_json) if props_json.isascii() else 4 * len(props_json))
+                        if per_pid:
+                            size += per_pid * len(profile_id)
+                        if per_viewed:
+                            size += per_viewed * (len(viewed_json) if viewed_json.isascii()
+                                                  else 4 * len(viewed_json))
+                        if problem is None and size > room:
+                            size = len(dumps(changed)) + 1
+                            if size > BODY_ROOM:
+                                problem = body_problem(changed, ids, size)
+                            else:
+                                if size > batch.measure():
+                                    # This profile goes in the next request: the one closed
+                                    # settles only the changes before it.
+                                    yield self._close(batch, self.last_seq if is_retry
+                                                      else seq - 1)
+                                    batch = self._new_batch()
+                                batch.measured += 1
+                                batch.room -= size
+                                room = batch.room + size
+                        if problem is None:
+                            room -= size
+                            batch.append(changed)
+                            batch.planned.append(
+                                Planned(profile_id, attrs, ids, last_attrs is None, points))
+                            if len(batch) == BATCH_SIZE:
+                                yield self._close(batch)
+                                batch = self._new_batch()
+                                room = batch.room
+                            continue
+                        rejected += 1
+                        self.settled.failed.append((profile_id, problem))
+                        kind = problem.partition(":")[0]
+                        self._warn_once(kind, f"profile {profile_id} not sent, {problem}; "
+                                        "recorded as rejected and retried next run",
+                                        f"profiles not sent ({kind})")
+                    else:
+                        unchanged += 1
                 if not is_retry and not batch.planned and not self.unresolved:
                     self.resolved = max(self.resolved, seq)
             self.examined += len(rows)
             run.count("checked", len(rows))
             run.count("skipped", skipped)
             run.count("unchanged", unchanged)
+            if rejected:
+                run.count("failed", rejected)
         if batch.planned:
             yield self._close(batch)
 
@@ -425,9 +559,10 @@ class Exporter:
         self.batch_number += 1
         return ExportBatch(self.batch_number)
 
-    def _close(self, batch: ExportBatch) -> ExportBatch:
-        # Everything examined so far is settled once this batch and those before it are.
-        batch.upto = max(self.last_seq, self.resolved)
+    def _close(self, batch: ExportBatch, upto: int | None = None) -> ExportBatch:
+        # Everything examined so far (or up to `upto`) is settled once this batch and those
+        # before it are.
+        batch.upto = max(self.last_seq if upto is None else upto, self.resolved)
         self.unresolved[batch.number] = batch.upto
         return batch
 
@@ -436,6 +571,8 @@ class Exporter:
     def _settle(self, batch: ExportBatch, result: TrackResult) -> None:
         """Attribute each object's fate to its profile."""
         failures = result.failures("attributes", size=len(batch))
+        if result.refused_whole:
+            self._refused(batch, result, failures)
         settled, has_failure_row = self.settled, self.has_failure_row
         delivered = batch.planned
         if failures:
@@ -453,8 +590,10 @@ class Exporter:
             if planned.profile_id in has_failure_row:
                 settled.delivered.append(planned.profile_id)
         self._count_delivered(delivered)
-        for error in result.unattributed():
-            self.run.log(f"Braze reported an error it did not attribute: {error.type}", "warning")
+        if not result.refused_whole:
+            for error in result.unattributed():
+                self.run.log(f"Braze reported an error it did not attribute: {error.type}",
+                             "warning")
         self.finished.add(batch.number)
         while self.unresolved:
             head = next(iter(self.unresolved))
@@ -474,6 +613,42 @@ class Exporter:
         )
         self.run.progress(self.examined, self.total)
         crash_point("export.batch_settled")
+
+    def _refused(self, batch: ExportBatch, result: TrackResult, failures: dict[int, str]) -> None:
+        """A request refused as a whole (a 400 without `errors[]`, a 413): every profile in it
+        is rejected with Braze's message, retried next run; said once per message, since a
+        cause in what bctui sends would refuse every request the same way."""
+        items = "; ".join(error.type for error in result.errors[:3])
+        message = result.message or "no message"
+        reason = f"Braze refused the whole request (HTTP {result.status}: {message})" + (
+            f" [{items}]" if items else "")
+        for index in failures:
+            failures[index] = reason
+        self._warn_once(
+            # Braze's text may count what it got ("76 sent"): the same refusal either way.
+            _DIGITS.sub("#", reason),
+            f"{reason}: its {len(batch)} profiles are recorded as rejected and retried next run"
+            " (when Braze refuses every request, the cause is in the requests, such as a lower "
+            "object limit of the workspace, not in the profiles)",
+            f"requests refused as a whole by Braze (HTTP {result.status}: {message})",
+        )
+
+    def _warn_once(self, key: str, line: str, summary: str) -> None:
+        """Log `line` as a warning the first time `key` happens; later ones are only counted,
+        for one `summary` line at the end."""
+        seen = self.warned.get(key)
+        if seen is None:
+            self.warned[key] = [1, summary]
+            self.run.log(line, "warning")
+        else:
+            seen[0] += 1
+
+    def _sum_up_warnings(self) -> None:
+        """How often each warning said once happened in all (when more than once)."""
+        for count, summary in self.warned.values():
+            if count > 1:
+                self.run.log(f"{summary}: {count:,} in all")
+        self.warned.clear()
 
     def _count_delivered(self, delivered: list[Planned]) -> None:
         created = sum(1 for planned in delivered if planned.first_time)
