@@ -34,7 +34,6 @@ from bctui.engine.runs import state as st
 from bctui.engine.runs.context import Cancelled, GoalRun
 from bctui.engine.runs.events import BatchSent, RateLimitWait
 from bctui.engine.runs.faults import crash_point
-from bctui.store import Profile
 from bctui.store.model import PERMISSION_LEVELS, permission_rank
 from bctui.store.rows import ROW_WIDTH, row_pages
 from bctui.store.segments import SegmentDef, segment_properties, segment_sql
@@ -185,20 +184,6 @@ class MappingPlan:
             else:
                 return found
         return None
-
-
-def attribute_values(
-    profile: Profile, segments: list[str], mappings: Iterable[ExportMapping]
-) -> dict[str, Any]:
-    """The Braze value of every mapped attribute for a profile (None when it has none)."""
-    plan = MappingPlan(mappings, ())
-    return plan.attributes(profile.id, profile.properties, permission_rank(
-        profile.permission_level), list(profile.interactions_viewed), sorted(segments))
-
-
-def identifiers_of(profile: Profile, rules: IdentifierRules) -> dict[str, Any] | None:
-    """Braze identifiers from the first group whose properties all have a value, else None."""
-    return MappingPlan((), rules).identifiers(profile.properties)
 
 
 def changed_attributes(

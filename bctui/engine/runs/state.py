@@ -447,15 +447,6 @@ def mark_file_applied(
 # -- what exports last sent, and what they must retry ------------------------------------------
 
 
-@dataclass(frozen=True)
-class Sent:
-    """What an export goal last delivered for one profile: every mapped attribute's value, and
-    the identifiers it went under (None for deliveries recorded before identifiers were)."""
-
-    attrs: dict[str, Any]
-    ids: dict[str, Any] | None
-
-
 SENT_JOIN_WIDTH: Final = 2
 
 
@@ -466,24 +457,6 @@ def sent_join(key: str) -> Joined:
         "LEFT JOIN export_sent s ON s.goal_key = ? AND s.profile_id = p.id", "s.attrs, s.ids",
         (key,),
     )
-
-
-def sent_attributes(store: ProfileStore, key: str, profile_ids: Sequence[str]) -> dict[str, Sent]:
-    """For each profile that was sent before, what this goal last sent it."""
-    out: dict[str, Sent] = {}
-    for start in range(0, len(profile_ids), 500):
-        chunk = profile_ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        rows = store.query(
-            f"SELECT profile_id, attrs, ids FROM export_sent WHERE goal_key = ? "
-            f"AND profile_id IN ({marks})",
-            (key, *chunk),
-        )
-        out.update(
-            (pid, Sent(orjson.loads(attrs), None if ids is None else orjson.loads(ids)))
-            for pid, attrs, ids in rows.fetchall()
-        )
-    return out
 
 
 def encode_sent(sent: Iterable[tuple[str, dict[str, Any], dict[str, Any]]]) -> bytes:
