@@ -17,11 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gc
 import gzip
 import itertools
+import operator
+import os
+import pickle
+import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, cast
@@ -35,7 +41,13 @@ from bctui.store.model import PERMISSION_LEVELS, Identifier, ProfileWrite
 from bctui.store.store import ProfileStore
 from bctui.store.transaction import Transaction
 from bctui.store.values import MergeError, normalize
-from bctui.store.writes import gc_paused
+from bctui.store.writes import (
+    PreparedWrite,
+    WriteLike,
+    gc_paused,
+    new_profile_id,
+    prepared_props,
+)
 
 MAX_REPORTED_ERRORS: Final = 1000
 # Batches are applied in one transaction for about this long before it commits: each commit
@@ -44,6 +56,14 @@ MAX_REPORTED_ERRORS: Final = 1000
 COMMIT_SECONDS: Final = 1.0
 RESERVED: Final = ("_id", "_permission_level", "_interactions_viewed")
 JSON_SUFFIXES: Final = (".jsonl", ".ndjson", ".json")
+# A JSON-lines file at least this large is read, parsed and merged into "new profile" form by a
+# second process while this one writes (each process about half the work); below it, starting
+# that process costs more than it saves.
+PARALLEL_BYTES: Final = 8 * 1024 * 1024
+_NOTHING_KNOWN: Final[dict[str, Any]] = {}
+_LOADED: Final = frozenset(("created", "updated", "unchanged"))
+_OUTCOME: Final = operator.attrgetter("outcome")
+_AMBIGUOUS: Final = operator.attrgetter("ambiguous")
 
 
 @dataclass
@@ -88,9 +108,14 @@ def load_file(
     strategy: str = "set",
     batch_size: int = 2000,
     progress: Callable[[LoadReport], None] | None = None,
+    parallel: bool | None = None,
 ) -> LoadReport:
     """Load a JSON-lines or CSV file (`.gz` files are decompressed; `-` is stdin) into the
-    store in batched transactions; returns the report."""
+    store in batched transactions; returns the report.
+
+    `parallel`: read a JSON-lines file in a second process (None: when it is large and the
+    machine has another core); the store is written by this process alone either way.
+    """
     if strategy not in STRATEGIES:
         raise BctuiError(f'unknown merge strategy "{strategy}"',
                          fix=f"use one of {', '.join(STRATEGIES)}")
@@ -103,12 +128,17 @@ def load_file(
     report = LoadReport()
     started = time.perf_counter()
     loader = _Loader(store, report, match, strategy, batch_size, progress)
+    prepared = False
     with _open(path) as stream:
         lines = _Lines(stream, name)
         if _is_csv(name, lines):
             loader.load(_csv_records(lines, name, report))
+        elif _parallel(store, path, lines, parallel):
+            prepared = True  # read again, from the start, by the reading process
         else:
             loader.load(_json_records(lines, report))
+    if prepared:
+        loader.load_prepared(path, name)
     report.elapsed = time.perf_counter() - started
     return report
 
@@ -124,22 +154,30 @@ class _Loader:
         self._strategy = strategy
         self._batch_size = batch_size
         self._progress = progress
-        # An identifier is never summed: with `sum`, the match property's values are added.
-        self._match_strategy = "add" if strategy == "sum" else strategy
+        self._write = _Writes(match, strategy).write
 
     def load(self, records: Iterable[tuple[int, dict[str, Any]]]) -> None:
         """Apply the records batch by batch; commit about once a second (and at the end)."""
-        batches = self._batches(records)
-        while True:
-            # Reading and merging allocate many short-lived objects and no cycles: the cycle
-            # collector waits until the transaction is committed and they are gone again.
-            with gc_paused():
-                if not self._commit_some(batches):
-                    break
-            if self._progress is not None:
-                self._progress(self._report)
+        self._run(self._batches(records))
 
-    def _commit_some(self, batches: Iterator[list[tuple[int, ProfileWrite]]]) -> bool:
+    def load_prepared(self, path: str | Path, name: str) -> None:
+        """`load` of a JSON-lines file that a second process reads and prepares meanwhile."""
+        self._run(self._prepared(path, name))
+
+    def _run(self, batches: Generator[list[tuple[int, WriteLike]], None, None]) -> None:
+        # Closed at once on an error too: a reading process stops now, not when the
+        # traceback is gone.
+        with contextlib.closing(batches):
+            while True:
+                # Reading and merging allocate many short-lived objects and no cycles: the
+                # cycle collector waits until the transaction is committed and they are gone.
+                with gc_paused():
+                    if not self._commit_some(batches):
+                        break
+                if self._progress is not None:
+                    self._progress(self._report)
+
+    def _commit_some(self, batches: Iterator[list[tuple[int, WriteLike]]]) -> bool:
         """Apply batches in one transaction for about `COMMIT_SECONDS`; False when none was
         left."""
         first = next(batches, None)
@@ -157,8 +195,8 @@ class _Loader:
 
     def _batches(
         self, records: Iterable[tuple[int, dict[str, Any]]]
-    ) -> Iterator[list[tuple[int, ProfileWrite]]]:
-        pending: list[tuple[int, ProfileWrite]] = []
+    ) -> Generator[list[tuple[int, WriteLike]], None, None]:
+        pending: list[tuple[int, WriteLike]] = []
         for line, record in records:
             try:
                 pending.append((line, self._write(record)))
@@ -171,33 +209,118 @@ class _Loader:
         if pending:
             yield pending
 
-    def _apply(self, tx: Transaction, pending: list[tuple[int, ProfileWrite]]) -> None:
+    def _prepared(
+        self, path: str | Path, name: str
+    ) -> Generator[list[tuple[int, WriteLike]], None, None]:
+        """The batches a reading process sends (see `_read_and_prepare`), as writes."""
+        # A fresh interpreter, not a fork (the caller may run threads) nor multiprocessing's
+        # spawn (which runs the caller's main module again).
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+        arguments = pickle.dumps((str(path), name, self._match, self._strategy,
+                                  self._batch_size))
+        # A pipe of its own (not its stdout, which a library might print to).
+        pipe_read, pipe_write = os.pipe()
+        try:
+            reader = subprocess.Popen(
+                [sys.executable, "-c",
+                 "from bctui.store.loader import _reader_main; _reader_main()",
+                 arguments.hex(), str(pipe_write)],
+                stdin=subprocess.DEVNULL, env=env, pass_fds=(pipe_write,),
+            )
+        except BaseException:
+            os.close(pipe_read)
+            raise
+        finally:
+            os.close(pipe_write)  # the reader's end: our reads end (EOF) when it exits
+        receive = _Frames(os.fdopen(pipe_read, "rb"))
+        report = self._report
+        write = self._write
+        loads = orjson.loads
+
+        def updates(raw: bytes) -> Sequence[tuple[str, str, object]]:
+            return write(loads(raw)).updates
+
+        try:
+            while True:
+                try:
+                    message = pickle.loads(receive.read())
+                except (EOFError, pickle.UnpicklingError, ValueError):
+                    raise BctuiError("the process reading the file stopped unexpectedly",
+                                     where=name,
+                                     fix="try again; check the system's memory") from None
+                if message[0] == "batch":
+                    _, lines, errors, items = message
+                    report.lines += lines
+                    for line, reason in errors:
+                        report.reject(line, reason)
+                    batch: list[tuple[int, WriteLike]] = [
+                        (number, write(loads(raw)) if props_json is None else
+                         PreparedWrite(profile_id, level, interactions, groups, props_json,
+                                       names, known, new_id, raw, updates))
+                        for number, raw, profile_id, level, interactions, groups, props_json,
+                        names, known, new_id in items
+                    ]
+                    if batch:
+                        yield batch
+                elif message[0] == "error":
+                    _, kind, text, where, fix = message
+                    error = InputError if kind == "InputError" else BctuiError
+                    raise error(text, where=where, fix=fix)
+                elif message[0] == "end":
+                    return
+                else:
+                    raise BctuiError(f"the process reading the file sent {message[0]!r}",
+                                     where=name, fix="report this as a bug")
+        finally:
+            receive.close()
+            if reader.poll() is None:
+                reader.terminate()
+            reader.wait()
+
+    def _apply(self, tx: Transaction, pending: list[tuple[int, WriteLike]]) -> None:
         report = self._report
         results = tx.apply_many([write for _, write in pending])
-        for (line, _), result in zip(pending, results, strict=True):
-            outcome = result.outcome
-            if outcome == "created":
-                report.created += 1
-            elif outcome == "updated":
-                report.updated += 1
-            elif outcome == "unchanged":
-                report.unchanged += 1
-            else:
-                report.reject(line, "; ".join(str(e) for e in result.errors) or outcome)
-                continue
-            if result.ambiguous:
-                report.ambiguous += 1
+        # Counted in C; only the rare failed, skipped or ambiguous results are looked at one
+        # by one.
+        outcomes = Counter(map(_OUTCOME, results))
+        report.created += outcomes.pop("created", 0)
+        report.updated += outcomes.pop("updated", 0)
+        report.unchanged += outcomes.pop("unchanged", 0)
+        if outcomes:
+            for (line, _), result in zip(pending, results, strict=True):
+                if result.outcome not in _LOADED:
+                    report.reject(line, "; ".join(str(e) for e in result.errors)
+                                  or result.outcome)
+        if any(map(_AMBIGUOUS, results)):
+            report.ambiguous += sum(1 for result in results
+                                    if result.ambiguous and result.outcome in _LOADED)
 
-    def _write(self, record: dict[str, Any]) -> ProfileWrite:
+
+class _Writes:
+    """Turns records into writes (the same in the loading process and in a reading one)."""
+
+    def __init__(self, match: str | None, strategy: str) -> None:
+        self._match = match
+        self._strategy = strategy
+        # An identifier is never summed: with `sum`, the match property's values are added.
+        self._match_strategy = "add" if strategy == "sum" else strategy
+
+    def write(self, record: dict[str, Any]) -> ProfileWrite:
         if "id" in record and isinstance(record.get("properties"), dict):
             return self._dump_write(record)
         strategy = self._strategy
+        match = self._match
         profile_id: str | None = None
         level: str | None = None
         interactions: tuple[str, ...] = ()
         updates: list[tuple[str, str, object]] = []
+        append = updates.append
         for key, value in record.items():
-            if key[:1] == "_":
+            if key and key[0] != "_" and key != match:
+                append((key, strategy, value))  # the common case first
+            elif key[:1] == "_":
                 if key == "_id":
                     profile_id = _profile_id(key, value)
                 elif key == "_permission_level":
@@ -206,14 +329,19 @@ class _Loader:
                     interactions = _interactions(key, value)
                 else:
                     raise _Rejected(f'unknown reserved key "{key}" (use {", ".join(RESERVED)})')
-            elif key == self._match:
-                updates.append((key, self._match_strategy, value))
             elif key:
-                updates.append((key, strategy, value))
+                append((key, self._match_strategy, value))  # the match property
             else:
                 raise _Rejected("a property name is empty")
-        return ProfileWrite(profile_id, updates, level, interactions,
-                            self._groups(record) if profile_id is None else ())
+        if profile_id is not None or match is None:
+            groups: tuple[tuple[Identifier, ...], ...] = ()
+        else:
+            value = record.get(match)
+            if type(value) is str and value and "\x00" not in value:
+                groups = (((match, value),),)  # the common case, without normalize
+            else:
+                groups = self._groups(record)
+        return ProfileWrite(profile_id, updates, level, interactions, groups)
 
     def _dump_write(self, record: dict[str, Any]) -> ProfileWrite:
         extra = [key for key in record if key not in DUMP_KEYS]
@@ -243,6 +371,123 @@ class _Loader:
         except MergeError:
             return ()  # the merge of that property reports the value
         return tuple(((self._match, value),) for value in values)
+
+
+def _parallel(store: ProfileStore, path: str | Path, lines: _Lines, wanted: bool | None) -> bool:
+    """Whether a second process reads the file: asked for, or (None) a large file of what
+    are mostly new profiles (the reader prepares records as new profiles: for records that
+    update profiles, its work would be wasted, and this process's stays the same)."""
+    if str(path) == "-" or wanted is False or not sys.executable:
+        return False
+    if wanted:
+        return True
+    if (os.cpu_count() or 1) < 2 or str(path).endswith(".gz"):
+        return False
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        return False
+    if size < PARALLEL_BYTES:
+        return False
+    records = size / max(len(lines.head_line), 1)  # an estimate from the first line's length
+    held = store.query("SELECT max(pid) FROM profile").fetchone()[0] or 0
+    return held < records / 2
+
+
+class _Collected(LoadReport):
+    """The reading process's tally: every rejection kept, to be sent on and reported there."""
+
+    def reject(self, line: int, reason: str) -> None:
+        """Keep the rejection (the loading process counts and caps them)."""
+        self.errors.append((line, reason))
+
+
+class _Frames:
+    """Length-prefixed messages over a pipe."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def read(self) -> bytes:
+        """The next message; EOFError when the pipe ends before one is whole."""
+        head = self._stream.read(8)
+        if len(head) < 8:
+            raise EOFError
+        size = int.from_bytes(head, "little")
+        body = self._stream.read(size)
+        if len(body) < size:
+            raise EOFError
+        return body
+
+    def send_bytes(self, data: bytes) -> None:
+        """Write one message."""
+        self._stream.write(len(data).to_bytes(8, "little"))
+        self._stream.write(data)
+        self._stream.flush()
+
+    def close(self) -> None:
+        """Close the pipe."""
+        self._stream.close()
+
+
+def _reader_main() -> None:
+    """Entry point of the reading process (see `_Loader._prepared`)."""
+    path, name, match, strategy, batch_size = pickle.loads(bytes.fromhex(sys.argv[1]))
+    out = _Frames(os.fdopen(int(sys.argv[2]), "wb"))
+    sys.stdout = sys.stderr  # anything printed goes where the user sees it, not into `out`
+    # Nothing it makes is cyclic, and a collection walks every live object: never collect.
+    gc.disable()
+    _read_and_prepare(path, name, match, strategy, batch_size, out)
+
+
+def _read_and_prepare(path: str, name: str, match: str | None, strategy: str, batch_size: int,
+                      out: _Frames) -> None:
+    """The reading process: parse the JSON lines, validate each record and work out its new
+    profile's properties, and send them batch by batch (with the lines read and the records
+    rejected meanwhile) as `_Loader._prepared` reads them; a read error ends it."""
+    tally = _Collected()
+    write = _Writes(match, strategy).write
+    dumps = pickle.dumps
+    items: list[tuple[object, ...]] = []
+
+    def send(kind: str) -> None:
+        out.send_bytes(dumps((kind, tally.lines, tally.errors, items), pickle.HIGHEST_PROTOCOL))
+        tally.lines = 0
+        tally.errors = []
+
+    try:
+        with _open(path) as stream:
+            for number, raw, record in _json_items(_Lines(stream, name), tally):
+                try:
+                    made = write(record)
+                except _Rejected as exc:
+                    tally.reject(number, str(exc))
+                    continue
+                props = prepared_props(made.updates)
+                if props is None:  # the loading process makes the write from the line
+                    items.append((number, raw, None, None, (), (), None, (), None, ""))
+                else:
+                    # A new profile's id is made here too (unused when a profile matches).
+                    new_id = "" if made.profile_id else new_profile_id()
+                    known = {match: props[match]} if match in props else _NOTHING_KNOWN
+                    items.append((number, raw, made.profile_id, made.permission_level,
+                                  made.interactions_viewed, made.match,
+                                  orjson.dumps(props, option=orjson.OPT_SORT_KEYS).decode(),
+                                  tuple(props), known, new_id))
+                if len(items) >= batch_size:
+                    send("batch")
+                    items = []
+        send("batch")
+        out.send_bytes(dumps(("end",)))
+    except BctuiError as exc:
+        out.send_bytes(dumps(("error", type(exc).__name__, exc.message, exc.where, exc.fix)))
+    except (BrokenPipeError, KeyboardInterrupt):
+        pass  # the loading process is gone or stopping
+    except Exception as exc:
+        out.send_bytes(dumps(("error", "BctuiError", f"cannot read the file: {exc!r}", name,
+                              "check that the file is complete and not corrupt")))
+    finally:
+        out.close()
 
 
 def _profile_id(key: str, value: object) -> str | None:
@@ -301,12 +546,14 @@ class _Lines:
         self._name = name
         self._head: list[bytes] = []
         self.first = b""
+        self.head_line = b""  # the first non-blank line
         for line in self._read(iter(stream)):
             if not self._head:
                 line = line.removeprefix(b"\xef\xbb\xbf")
             self._head.append(line)
             if line.strip():
                 self.first = line.lstrip()[:1]
+                self.head_line = line
                 break
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
@@ -340,6 +587,13 @@ def _is_csv(name: str, lines: _Lines) -> bool:
 
 
 def _json_records(lines: _Lines, report: LoadReport) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, _, record in _json_items(lines, report):
+        yield number, record
+
+
+def _json_items(lines: _Lines,
+                report: LoadReport) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
+    """(line number, the line, its object) of each JSON-object line; rejects the others."""
     loads = orjson.loads
     for number, raw in lines:
         if not raw.strip():
@@ -353,7 +607,7 @@ def _json_records(lines: _Lines, report: LoadReport) -> Iterator[tuple[int, dict
         if type(record) is not dict:
             report.reject(number, f"expected a JSON object, found {_json_kind(record)}")
             continue
-        yield number, record
+        yield number, raw, record
 
 
 def _csv_records(lines: _Lines, name: str, report: LoadReport) -> Iterator[tuple[int,

@@ -9,7 +9,7 @@ from typing import Any
 
 from bctui.store.model import ProfileWrite, WriteResult
 from bctui.store.queries import current_seq
-from bctui.store.writes import Batch, gc_paused
+from bctui.store.writes import Batch, WriteLike, gc_paused
 
 
 class Transaction:
@@ -29,8 +29,9 @@ class Transaction:
         """Apply one write; see `apply_many` for the batched path."""
         return self.apply_many((write,))[0]
 
-    def apply_many(self, writes: Sequence[ProfileWrite]) -> list[WriteResult]:
-        """Apply writes in order, as if one by one, with the I/O done once for the batch."""
+    def apply_many(self, writes: Sequence[WriteLike]) -> list[WriteResult]:
+        """Apply writes (`ProfileWrite`s, or the loader's `PreparedWrite`s) in order, as if one
+        by one, with the I/O done once for the batch."""
         self._check_open()
         if not writes:
             return []

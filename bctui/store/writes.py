@@ -16,8 +16,8 @@ import os
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from typing import Final
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Final, Protocol
 
 import orjson
 
@@ -26,7 +26,7 @@ from bctui.store.merge import merge
 from bctui.store.model import (
     DEFAULT_PERMISSION,
     PERMISSION_LEVELS,
-    ProfileWrite,
+    Identifier,
     WriteResult,
     permission_rank,
 )
@@ -41,6 +41,8 @@ from bctui.store.values import (
 )
 
 _NO_VALUES: Final[list[Scalar]] = []
+# The `props` of a prepared new profile not decoded yet (never changed: it is replaced).
+_UNLOADED: Final[dict[str, list[Scalar]]] = {}
 # The strategies that, merging into no values, give the incoming values as normalized.
 _INTO_EMPTY: Final = frozenset(("set", "add", "set_if_empty", "clear"))
 _DEFAULT_RANK: Final = PERMISSION_LEVELS.index(DEFAULT_PERMISSION)
@@ -53,7 +55,8 @@ _Keyed = tuple[tuple[tuple[str, LookupKey | None], ...], ...]
 class _State:
     """A profile's working copy during a batch."""
 
-    __slots__ = ("id", "interactions", "is_new", "level", "original", "pid", "props", "seq")
+    __slots__ = ("id", "interactions", "is_new", "json", "level", "original", "pid", "prepared",
+                 "props", "seq")
 
     def __init__(self, pid: int | None, id_: str, props: dict[str, list[Scalar]], level: int,
                  interactions: list[str], seq: int, *, is_new: bool) -> None:
@@ -66,6 +69,83 @@ class _State:
         self.is_new = is_new
         # Each changed property's values as the value index holds them (before this batch).
         self.original: dict[str, list[Scalar]] | None = None
+        # `props` as stored (sorted-keys JSON) while a prepared new profile is unchanged.
+        self.json: str | None = None
+        # The write a prepared new profile came from; its `props` are `_UNLOADED` until decoded.
+        self.prepared: PreparedWrite | None = None
+
+
+def _decode(state: _State) -> None:
+    """Decode a prepared new profile's properties from its JSON."""
+    assert state.json is not None
+    state.props = orjson.loads(state.json)
+
+
+def _values(state: _State, name: str) -> list[Scalar]:
+    """One property's values of a profile whose properties may still be JSON."""
+    if state.props is _UNLOADED:
+        assert state.prepared is not None
+        known = state.prepared.known.get(name)
+        if known is not None:
+            return known
+        _decode(state)
+    return state.props.get(name, _NO_VALUES)
+
+
+class WriteLike(Protocol):
+    """What `Batch` reads of a write: `ProfileWrite`'s fields (see there)."""
+
+    @property
+    def profile_id(self) -> str | None: ...
+    @property
+    def updates(self) -> Sequence[tuple[str, str, object]]: ...
+    @property
+    def permission_level(self) -> str | None: ...
+    @property
+    def interactions_viewed(self) -> Sequence[str]: ...
+    @property
+    def match(self) -> Sequence[Sequence[Identifier]]: ...
+    @property
+    def create(self) -> bool: ...
+
+
+class PreparedWrite:
+    """A write whose result as a new profile was worked out beforehand (by the loader's reading
+    process): the profile's properties as stored, used when no profile matches. Its `updates`
+    (needed only when a profile does match) are made from the raw record on first use."""
+
+    __slots__ = ("_make", "_raw", "_updates", "interactions_viewed", "known", "match", "names",
+                 "new_id", "permission_level", "profile_id", "props_json")
+    create: Final = True
+
+    def __init__(self, profile_id: str | None, permission_level: str | None,
+                 interactions_viewed: Sequence[str], match: Sequence[Sequence[Identifier]],
+                 props_json: str, names: tuple[str, ...], known: dict[str, list[Scalar]],
+                 new_id: str, raw: bytes,
+                 make: Callable[[bytes], Sequence[tuple[str, str, object]]]) -> None:
+        self.profile_id = profile_id
+        self.permission_level = permission_level
+        self.interactions_viewed = interactions_viewed
+        self.match = match
+        self.props_json = props_json
+        """`{name: [values…]}` as sorted-keys JSON: the incoming values merged into none."""
+        self.names = names
+        """The names in `props_json`."""
+        self.known = known
+        """Some of `props_json`'s properties (the match property's) as values already, so that
+        indexing them needs no decoding of the JSON."""
+        self.new_id = new_id
+        """The id of the new profile when `profile_id` is None (a `new_profile_id`)."""
+        self._raw = raw
+        self._make = make
+        self._updates: Sequence[tuple[str, str, object]] | None = None
+
+    @property
+    def updates(self) -> Sequence[tuple[str, str, object]]:
+        """The (property, strategy, incoming) updates, as the record gives them."""
+        if self._updates is None:
+            self._updates = self._make(self._raw)
+        return self._updates
 
 
 class Batch:
@@ -83,7 +163,7 @@ class Batch:
         self._indexed: set[str] = set()
         self._names_ok: set[str] = set()  # property names found free of NUL characters
 
-    def run(self, writes: Sequence[ProfileWrite]) -> list[WriteResult]:
+    def run(self, writes: Sequence[WriteLike]) -> list[WriteResult]:
         """Apply `writes` in order and write every change; returns one result per write."""
         keyed = self._prefetch(writes)
         apply = self._apply
@@ -93,7 +173,7 @@ class Batch:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _prefetch(self, writes: Sequence[ProfileWrite]) -> list[_Keyed]:
+    def _prefetch(self, writes: Sequence[WriteLike]) -> list[_Keyed]:
         """Look up every identifier and load the profiles involved; returns each write's
         identifier groups as lookup keys (worked out once, used again by `_match`)."""
         ids: set[str] = set()
@@ -170,7 +250,7 @@ class Batch:
                 return min(candidates), len(candidates) > 1
         return None, False
 
-    def _resolve(self, write: ProfileWrite, groups: _Keyed) -> tuple[_State | None, bool]:
+    def _resolve(self, write: WriteLike, groups: _Keyed) -> tuple[_State | None, bool]:
         pid: int | None = None
         ambiguous = False
         if write.profile_id is not None:
@@ -181,15 +261,23 @@ class Batch:
             return None, False
         if pid not in self._states:
             self._load("pid", {pid})
-        return self._states[pid], ambiguous
+        state = self._states[pid]
+        if state.props is _UNLOADED:
+            _decode(state)
+        return state, ambiguous
 
     # -- merging ---------------------------------------------------------------------------
 
-    def _apply(self, write: ProfileWrite, groups: _Keyed) -> WriteResult:
+    def _apply(self, write: WriteLike, groups: _Keyed) -> WriteResult:
         state, ambiguous = self._resolve(write, groups)
         if state is None:
             if not write.create:
                 return WriteResult("skipped", None)
+            if type(write) is PreparedWrite:
+                return self._create_prepared(write)
+            fast = self._create(write)
+            if fast is not None:
+                return fast
             state = _State(None, write.profile_id or new_profile_id(), {}, _DEFAULT_RANK, [], 0,
                            is_new=True)
         props = state.props
@@ -261,6 +349,7 @@ class Batch:
             for name in changed:
                 props[name] = changes[name]
         elif changed:
+            state.json = None  # a prepared new profile changed by a later write in the batch
             original = state.original
             if original is None:
                 original = state.original = {}
@@ -281,6 +370,73 @@ class Batch:
         state.interactions = interactions
         state.seq = self._next_seq()
         return WriteResult("created" if created else "updated", state.id, (), ambiguous, state.seq)
+
+    def _create(self, write: WriteLike) -> WriteResult | None:
+        """A new profile from updates that all merge into no values as their normalized
+        incoming values (the common "new profile, all `set`" case), without the general merge;
+        None when some update needs it (the caller then merges as usual)."""
+        props: dict[str, list[Scalar]] = {}
+        names_ok = self._names_ok
+        for name, strategy, incoming in write.updates:
+            if name in props or name not in names_ok or strategy not in _INTO_EMPTY:
+                return None
+            if type(incoming) is str:
+                if not incoming:
+                    continue
+                if "\x00" in incoming:
+                    return None
+                props[name] = [incoming]
+                continue
+            try:
+                values = normalize(incoming)
+            except MergeError:
+                return None
+            if values:
+                props[name] = values
+        # A name repeated after an update that gave it values takes the general path; after
+        # empty ones, merging into no values again gives what the general path gives.
+        level = _DEFAULT_RANK
+        if write.permission_level is not None:
+            level = permission_rank(write.permission_level)
+        interactions: list[str] = []
+        if write.interactions_viewed:
+            interactions = list(dict.fromkeys(write.interactions_viewed))
+        pid = self._allocate_pid()
+        state = _State(pid, write.profile_id or new_profile_id(), props, level, interactions, 0,
+                       is_new=True)
+        state.original = {}
+        self._states[pid] = state
+        self._pid_of_id[state.id] = pid
+        indexed = self._indexed_names
+        if indexed:
+            for name in indexed.intersection(props):
+                self._reindex(pid, name, _NO_VALUES, props[name])
+        state.seq = seq = self._next_seq()
+        return WriteResult("created", state.id, (), False, seq)
+
+    def _create_prepared(self, write: PreparedWrite) -> WriteResult:
+        """A new profile with the properties the write worked out beforehand."""
+        level = _DEFAULT_RANK
+        if write.permission_level is not None:
+            level = permission_rank(write.permission_level)
+        interactions: list[str] = []
+        if write.interactions_viewed:
+            interactions = list(dict.fromkeys(write.interactions_viewed))
+        pid = self._allocate_pid()
+        # The properties stay JSON (decoded only if a later write or the index needs them).
+        state = _State(pid, write.profile_id or write.new_id, _UNLOADED, level, interactions, 0,
+                       is_new=True)
+        state.original = {}
+        state.json = write.props_json
+        state.prepared = write
+        self._states[pid] = state
+        self._pid_of_id[state.id] = pid
+        indexed = self._indexed_names
+        if indexed and not indexed.isdisjoint(write.names):
+            for name in indexed.intersection(write.names):
+                self._reindex(pid, name, _NO_VALUES, _values(state, name))
+        state.seq = seq = self._next_seq()
+        return WriteResult("created", state.id, (), False, seq)
 
     def _reindex(self, pid: int | None, name: str, old: list[Scalar], new: list[Scalar]) -> None:
         """Keep the batch's identifier index true to the profile's new values."""
@@ -323,11 +479,18 @@ class Batch:
             pid = state.pid
             assert pid is not None and state.original is not None
             props = state.props
-            props_json = dumps(props, option=sort_keys).decode()
+            props_json = state.json or dumps(props, option=sort_keys).decode()
             interactions = "[]" if not state.interactions else dumps(state.interactions).decode()
             if state.is_new:
                 created.append((pid, state.id, props_json, state.level, interactions, now, now,
                                 state.seq))
+                if props is _UNLOADED:
+                    assert state.prepared is not None
+                    names: Iterable[str] = state.prepared.names
+                    new_holders.update(names)
+                    for name in indexed.intersection(names):
+                        added.extend(index_rows(name, _values(state, name), pid))
+                    continue
                 new_holders.update(iter(props))  # iter: counted in C, not item by item
                 for name in indexed.intersection(props):
                     added.extend(index_rows(name, props[name], pid))
@@ -373,6 +536,30 @@ class Batch:
                 " DO UPDATE SET profiles = profiles + excluded.profiles",
                 counts,
             )
+
+
+def prepared_props(updates: Sequence[tuple[str, str, object]]) -> dict[str, list[Scalar]] | None:
+    """What `updates` give a new profile (its properties, names in order of the updates) when
+    every one merges into no values as its normalized incoming values (`set`, `add`,
+    `set_if_empty`, `clear`) and none fails; None otherwise (the general merge decides)."""
+    props: dict[str, list[Scalar]] = {}
+    for name, strategy, incoming in updates:
+        if name in props or strategy not in _INTO_EMPTY or "\x00" in name:
+            return None
+        if type(incoming) is str:
+            if not incoming:
+                continue
+            if "\x00" in incoming:
+                return None
+            props[name] = [incoming]
+            continue
+        try:
+            values = normalize(incoming)
+        except MergeError:
+            return None
+        if values:
+            props[name] = values
+    return props
 
 
 @contextlib.contextmanager

@@ -276,3 +276,75 @@ def test_dump_lines_with_extra_keys_are_rejected(store: ProfileStore, tmp_path: 
     assert '"id" is empty' in reasons[2]
     assert "nope" in reasons[3]
     assert store.count() == 0
+
+
+def _state(store: ProfileStore) -> list[tuple[Any, ...]]:
+    """Every profile's content, ids of generated profiles left out (they are random)."""
+    rows = store.query("SELECT id, properties, permission_level, interactions_viewed, seq"
+                       " FROM profile ORDER BY pid").fetchall()
+    return [(pid if pid[8:9] != "-" else None, props, level, seen, seq)
+            for pid, props, level, seen, seq in rows]
+
+
+@pytest.mark.parametrize("indexed", [(), ("tags", "points")])
+@pytest.mark.parametrize("strategy", ["set", "add", "sum", "set_if_empty", "clear"])
+def test_a_second_reading_process_loads_exactly_what_one_process_does(
+        tmp_path: Path, strategy: str, indexed: tuple[str, ...]) -> None:
+    lines = [
+        '{"email": "n@x.com", "points": 1, "tags": ["t"]}',
+        '{"email": "n@x.com", "points": 2, "tags": ["u"]}',  # the same new profile, same batch
+        '{"email": "a@x.com", "points": 1, "tags": ["x", "x", "y"], "vip": true}',
+        '{"email": "b@x.com", "points": ',  # truncated
+        "[1, 2]",
+        '{"email": "c@x.com", "_permission_level": "ROOT"}',
+        "",
+        '{"email": "d@x.com", "points": "many", "f": 1.5, "n": null, "o": {"b": 1, "a": 2}}',
+        '{"email": "a@x.com", "points": 10, "tags": "z"}',  # the same profile, same batch
+        '{"email": "e@x.com", "_permision_level": "PERSONAL"}',
+        '{"_id": "p-1", "points": 2, "_interactions_viewed": ["i1", "i1", "i2"]}',
+        '{"_id": "p-1", "points": 3}',
+        '{"email": "f@x.com", "na\\u0000me": 1}',  # a NUL in a name
+        '{"email": "g@x.com", "v": "a\\u0000b"}',  # a NUL in a value
+        '{"email": "h@x.com", "points": 1e999}',
+        '{"email": ["i@x.com", "j@x.com"], "points": 4, "_permission_level": "personal"}',
+        '{"email": "j@x.com", "points": 5}',
+        '{"email": "", "points": 6}',
+        '{"id": "p-2", "properties": {"points": [7], "tags": ["q"]},'
+        ' "permission_level": "PERSONAL", "interactions_viewed": ["i3"]}',
+        '{"id": "p-2", "properties": {"points": [8]}}',
+        '{"": 1}',
+        *[f'{{"email": "k{i % 7}@x.com", "points": {i}, "big": {2**63}}}' for i in range(3)],
+        *[f'{{"email": "m{i % 9}@x.com", "points": {i}}}' for i in range(40)],
+    ]
+    source = _write(tmp_path / "in.jsonl", "\n".join(lines) + "\n")
+    reports, states = [], []
+    for parallel in (False, True):
+        with ProfileStore(tmp_path / f"{parallel}.db") as store:
+            put(store, email="a@x.com", points=100)  # an existing profile
+            store.index_properties(indexed)
+            for _ in range(2):  # into the store, then again over what it loaded
+                report = load_file(store, source, match="email", strategy=strategy,
+                                   batch_size=4, parallel=parallel)
+                reports.append({**report.as_dict(), "elapsed": 0})
+            states.append(_state(store))
+    assert reports[0]["created"] > 0 and reports[0]["rejected"] > 0
+    assert reports[:2] == reports[2:]
+    assert states[0] == states[1]
+    assert _index(tmp_path / "True.db") == _index(tmp_path / "False.db")
+
+
+def _index(path: Path) -> list[tuple[Any, ...]]:
+    with ProfileStore(path) as store:
+        return [*store.query("SELECT p.id LIKE '%-%-%', v.name, v.value, v.num"
+                             " FROM prop v JOIN profile p USING (pid) ORDER BY p.pid, v.name,"
+                             " v.value").fetchall(),
+                *store.query("SELECT * FROM prop_name ORDER BY name").fetchall()]
+
+
+def test_a_read_error_in_the_reading_process_is_reported(
+        store: ProfileStore, tmp_path: Path) -> None:
+    packed = tmp_path / "in.jsonl.gz"
+    whole = gzip.compress(b"".join(b'{"email": "a%d@x.com"}\n' % i for i in range(5000)))
+    packed.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InputError, match="cannot read past line"):
+        load_file(store, packed, parallel=True)

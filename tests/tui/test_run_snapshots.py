@@ -54,10 +54,13 @@ async def settled_log(pilot: Pilot[None]) -> None:
     """Wait until the log has all its lines: they arrive in batches after the run's end."""
     log = pilot.app.screen.query_one("#run-log")
     seen, steady = -1, 0
-    while steady < 5:
+    # Steady for a while and scrolled to its end (the scroll happens after a refresh, which a
+    # loaded machine may delay).
+    while steady < 10:
         await pilot.pause(0.02)
         count = len(log.lines)  # type: ignore[attr-defined]
-        steady = steady + 1 if count == seen else 0
+        at_end = log.scroll_y >= log.max_scroll_y
+        steady = steady + 1 if count == seen and at_end else 0
         seen = count
 
 
