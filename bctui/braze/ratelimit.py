@@ -26,7 +26,7 @@ RESET_MARGIN = 0.01
 # known that the first answers correct within one round trip. The round trip is the least one
 # seen lately, not the average: queueing that our own requests cause (at the server or in a busy
 # event loop) would otherwise raise the concurrency that causes it.
-CONCURRENCY_HEADROOM = 1.5
+CONCURRENCY_HEADROOM = 1.25
 MIN_CONCURRENCY = 4
 START_CONCURRENCY = 32
 LATENCY_SPAN = 5.0  # seconds a low round trip is remembered (two halves of this)

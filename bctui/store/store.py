@@ -24,6 +24,7 @@ from bctui.store.queries import (
     profile_from_row,
 )
 from bctui.store.schema import (
+    CACHE_KIB,
     STORE_COMPONENT,
     STORE_MIGRATIONS,
     Migration,
@@ -115,6 +116,16 @@ class ProfileStore:
             raise
         finally:
             self._tx = None
+
+    @contextlib.contextmanager
+    def page_cache(self, kib: int) -> Iterator[None]:
+        """Use a page cache of `kib` KiB on this store's connection for a while (a writer whose
+        writes land in key order needs little; memory is what it saves)."""
+        self._conn.execute(f"PRAGMA cache_size = -{int(kib)}")
+        try:
+            yield
+        finally:
+            self._conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         """Run a read-only statement of the caller's (e.g. over tables it migrated in)."""

@@ -224,17 +224,17 @@ def test_concurrency_is_the_allowed_rate_times_the_least_recent_round_trip() -> 
     # A first answer late in a 3 s window must not read as 3,000 requests per 0.2 s.
     pacer.release(RateLimitInfo(limit=3000, remaining=100, reset_in=0.2))
     assert pacer.rate == pytest.approx(1000.0)
-    assert pacer.concurrency(512) == 450  # 1,000/s × 0.3 s × 1.5
+    assert pacer.concurrency(512) == 375  # 1,000/s × 0.3 s × 1.25
     assert pacer.concurrency(100) == 100
     pacer.observe_latency(0.9)  # one slow answer (queueing) does not raise it
     pacer.observe_latency(0.01)
-    assert pacer.concurrency(512) == 15
+    assert pacer.concurrency(512) == 13
     time.now += 6.0  # older than the span: the slower round trips of now count
     pacer.observe_latency(0.1)
     assert pacer.latency == pytest.approx(0.1)
-    # An hourly limit spreads its budget: 250,000 / 3,600 s at 100 ms → 11 in flight.
+    # An hourly limit spreads its budget: 250,000 / 3,600 s at 100 ms → 9 in flight.
     hourly = _pacer(FakeTime(), events)
     hourly.observe_latency(0.1)
     hourly.release(RateLimitInfo(limit=250_000, remaining=249_000, reset_in=3600.0))
-    assert hourly.concurrency(512) == 11
+    assert hourly.concurrency(512) == 9
     assert events == []

@@ -45,6 +45,7 @@ LOOKUP_PAGE: Final = 500
 # client's default six tries, one unlucky batch in a few thousand would fail the whole goal at
 # 10-20% errors. Twelve tries (backoff capped at 30 s) ride out a few minutes of trouble.
 EXPORT_RETRY: Final = RetryPolicy(max_attempts=12)
+WRITER_CACHE_KIB: Final = 16 * 1024
 # What the attribute objects of one request may take: Braze's body limit less the envelope
 # `{"attributes":[...]}` (each object is counted with one comma).
 BODY_ROOM: Final = MAX_BODY_BYTES - len(b'{"attributes":[]}')
@@ -59,8 +60,6 @@ class Planned:
     """One profile's attribute object, with what is needed to record its delivery."""
 
     profile_id: str
-    attrs: dict[str, Any]  # every mapped attribute's current value (None = empty)
-    ids: dict[str, Any]  # the Braze identifiers it is sent under
     first_time: bool  # never delivered to this goal before
     data_points: int
 
@@ -72,6 +71,11 @@ class ExportBatch(list[dict[str, Any]]):
         super().__init__()
         self.number = number
         self.planned: list[Planned] = []
+        # What each profile will hold in Braze once delivered (every mapped attribute, and the
+        # identifiers): kept as (id, attributes, identifiers) until the batch closes, then
+        # encoded (`state.encode_sent`), so a request in flight holds bytes, not dicts.
+        self.rows: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        self.sent = b""
         self.upto = 0  # every profile up to this change sequence is settled once this batch is
         self.started = 0.0
         self.room = BODY_ROOM  # bytes left after the objects measured exactly (`measured`)
@@ -319,7 +323,9 @@ class Exporter:
             self._sum_up_warnings()
             return
         try:
-            with fewer_collections():
+            # What was last sent is written in the order profiles were created (their ids sort
+            # so, for bctui's own ids), so the writer needs a small cache: memory stays flat.
+            with fewer_collections(), run.store.page_cache(WRITER_CACHE_KIB):
                 asyncio.run(self._send_all())
         finally:
             self._sum_up_warnings()
@@ -487,8 +493,8 @@ class Exporter:
                         if problem is None:
                             room -= size
                             batch.append(changed)
-                            batch.planned.append(
-                                Planned(profile_id, attrs, ids, last_attrs is None, points))
+                            batch.planned.append(Planned(profile_id, last_attrs is None, points))
+                            batch.rows.append((profile_id, attrs, ids))
                             if len(batch) == BATCH_SIZE:
                                 yield self._close(batch)
                                 batch = self._new_batch()
@@ -549,6 +555,9 @@ class Exporter:
         # before it are.
         batch.upto = max(self.last_seq if upto is None else upto, self.resolved)
         self.unresolved[batch.number] = batch.upto
+        if not self.run.dry_run:
+            batch.sent = st.encode_sent(batch.rows)
+        batch.rows = []
         return batch
 
     # -- results and checkpoints ---------------------------------------------------------------
@@ -569,8 +578,12 @@ class Exporter:
                 else:
                     settled.failed.append((planned.profile_id, reason))
             self.run.count("failed", len(batch.planned) - len(delivered))
-        if delivered:
-            settled.sent.append(st.encode_sent((p.profile_id, p.attrs, p.ids) for p in delivered))
+        if len(delivered) == len(batch.planned):
+            settled.sent.append(batch.sent)
+        elif delivered:  # drop the rejected profiles' rows
+            rows = orjson.loads(batch.sent)
+            settled.sent.append(st.encode_sent(
+                row for index, row in enumerate(rows) if index not in failures))
         for planned in delivered:
             if planned.profile_id in has_failure_row:
                 settled.delivered.append(planned.profile_id)
