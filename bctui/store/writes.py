@@ -16,7 +16,7 @@ import os
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from typing import Final, Protocol
 
 import orjson
@@ -375,24 +375,9 @@ class Batch:
         """A new profile from updates that all merge into no values as their normalized
         incoming values (the common "new profile, all `set`" case), without the general merge;
         None when some update needs it (the caller then merges as usual)."""
-        props: dict[str, list[Scalar]] = {}
-        names_ok = self._names_ok
-        for name, strategy, incoming in write.updates:
-            if name in props or name not in names_ok or strategy not in _INTO_EMPTY:
-                return None
-            if type(incoming) is str:
-                if not incoming:
-                    continue
-                if "\x00" in incoming:
-                    return None
-                props[name] = [incoming]
-                continue
-            try:
-                values = normalize(incoming)
-            except MergeError:
-                return None
-            if values:
-                props[name] = values
+        props = prepared_props(write.updates, self._names_ok)
+        if props is None:
+            return None
         # A name repeated after an update that gave it values takes the general path; after
         # empty ones, merging into no values again gives what the general path gives.
         level = _DEFAULT_RANK
@@ -538,13 +523,20 @@ class Batch:
             )
 
 
-def prepared_props(updates: Sequence[tuple[str, str, object]]) -> dict[str, list[Scalar]] | None:
+def prepared_props(
+    updates: Sequence[tuple[str, str, object]], names_ok: Container[str] | None = None
+) -> dict[str, list[Scalar]] | None:
     """What `updates` give a new profile (its properties, names in order of the updates) when
     every one merges into no values as its normalized incoming values (`set`, `add`,
-    `set_if_empty`, `clear`) and none fails; None otherwise (the general merge decides)."""
+    `set_if_empty`, `clear`) and none fails; None otherwise (the general merge decides).
+
+    `names_ok`: property names known to be valid (any other takes the general path); without
+    it, each name is checked for a NUL character."""
     props: dict[str, list[Scalar]] = {}
     for name, strategy, incoming in updates:
-        if name in props or strategy not in _INTO_EMPTY or "\x00" in name:
+        if name in props or strategy not in _INTO_EMPTY:
+            return None
+        if name not in names_ok if names_ok is not None else "\x00" in name:
             return None
         if type(incoming) is str:
             if not incoming:
