@@ -121,10 +121,11 @@ def test_run_detail(snap_compare, snapshot_workspace: TuiWorkspace, size) -> Non
         # The log is written once the screen has its size: wait until it holds steady.
         log = app.screen.query_one("#run-detail-log")
         seen, steady = -1, 0
-        while steady < 5:
+        while steady < 10:  # a loaded machine may hold a refresh back for a while
             await pilot.pause(0.03)
             count = len(log.lines)  # type: ignore[attr-defined]
             steady = steady + 1 if count == seen and count else 0
             seen = count
+        await pilot.wait_for_scheduled_animations()
 
     assert snap_compare(snapshot_workspace.app(), terminal_size=size, run_before=open_run)

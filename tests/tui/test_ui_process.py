@@ -89,6 +89,15 @@ def _drain(fd: int, seconds: float) -> bytes:
     return out
 
 
+def _reap(pid: int, fd: int, timeout: float = 30.0) -> None:
+    """Wait for the UI to exit, reading what it draws meanwhile: a UI blocked writing to a full
+    terminal could not act on the signal."""
+    deadline = time.monotonic() + timeout
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        assert time.monotonic() < deadline, "the UI did not exit"
+        _drain(fd, 0.1)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kill", [signal.SIGHUP, signal.SIGKILL], ids=["SIGHUP", "SIGKILL"])
 def test_a_run_started_in_the_ui_outlives_the_ui(
@@ -109,7 +118,7 @@ def test_a_run_started_in_the_ui_outlives_the_ui(
             assert time.monotonic() < deadline, "the run did not start"
         # the UI goes away the hard way, its whole process group with it
         os.killpg(os.getpgid(pid), kill)
-        os.waitpid(pid, 0)
+        _reap(pid, fd)
     finally:
         os.close(fd)
     _wait(lambda: _runs(workspace)[0].state != st.RUNNING, 60, "the run to end")
