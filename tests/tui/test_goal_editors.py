@@ -193,13 +193,17 @@ def test_a_stale_details_answer_never_replaces_the_newer_one(
         await until(pilot, lambda: len(picker(app).shown_segments()) >= 2)
         first, second = picker(app).shown_segments()[:2]
         await pilot.press("tab")  # to the list; its first entry is highlighted
-        await until(pilot, lambda: picker(app).requested_details == [first.id])
+        # (On a slow machine a segment highlighted while the filter was typed may have been
+        # asked for too: only the last requests count.)
+        await until(pilot, lambda: picker(app).requested_details[-1:] == [first.id])
+        dropped = picker(app).stale_dropped
         await pilot.press("down")  # while the first answer is still on its way
-        await until(pilot, lambda: picker(app).stale_dropped == 1)
+        await until(pilot, lambda: picker(app).stale_dropped > dropped)
         assert first.name not in picker(app).details_text
         await until(pilot, lambda: second.name in picker(app).details_text
                     and "created" in picker(app).details_text)  # fmt: skip
-        assert picker(app).requested_details == [first.id, second.id]
+        assert picker(app).requested_details[-2:] == [first.id, second.id]
+        assert first.name not in picker(app).details_text
 
     drive(app, scenario)
 
