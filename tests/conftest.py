@@ -55,3 +55,22 @@ def make_sandbox(s3_endpoint: str, moto_server: S3Server) -> Iterator[Callable[.
 def sandbox(make_sandbox: Callable[..., Sandbox]) -> Sandbox:
     """A started `Sandbox(users=200, seed=7)` on the session's (freshly reset) S3 server."""
     return make_sandbox(users=200, seed=7)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    """A throwaway PostgreSQL server for the session (one per xdist worker; see pg_cluster.py)."""
+    from pg_cluster import PgCluster
+
+    cluster = PgCluster()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Any) -> str:
+    """The URL (with its password) of a new, empty database on the session's PostgreSQL server."""
+    return str(pg_cluster.url(pg_cluster.create_database()))
