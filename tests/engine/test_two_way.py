@@ -13,6 +13,7 @@ from run_helpers import (
     Workspace,
     braze_segment_id,
     braze_track,
+    braze_users,
     export_goal,
     import_goal,
     mapping,
@@ -228,3 +229,52 @@ def test_import_field_paths_name_the_attribute_an_export_sets() -> None:
     assert braze_attribute("custom_attributes.address.city") is None  # nested: never exported
     assert braze_attribute("custom_attributes.first_name") is None  # /users/track: standard
     assert braze_attribute("braze_id") is None and braze_attribute("devices") is None
+
+
+def _crash_world(root: Path, box: Sandbox) -> Workspace:
+    """Thirty Braze users in three export files, profiles for them with local values."""
+    braze_track(box, [{"external_id": f"u{i:02d}", "first_name": f"F{i}", "color": f"c{i % 4}"}
+                      for i in range(30)])
+    box.sim.track_bodies = []
+    goals = [import_goal(braze_segment_id(box, "All Users"), mappings=IMPORTED[:2]),
+             export_goal(mappings=EXPORTED)]
+    ws = Workspace.create(root, box, goals)
+    ws.load(member(f"p{i:02d}", ext=f"u{i:02d}", city=f"town{i}") for i in range(30))
+    return ws
+
+
+def _outcome(ws: Workspace, box: Sandbox) -> tuple[Any, ...]:
+    """Both sides, and what each export goal record holds, for comparing two histories."""
+    with ws.store() as store:
+        rows = store.query("SELECT profile_id, attrs, ids FROM export_sent ORDER BY 1").fetchall()
+    received = sorted(str(sorted(obj.items())) for obj in sent(box))
+    return ws.properties_by("ext"), braze_users(box), [tuple(r) for r in rows], received
+
+
+@pytest.mark.parametrize("point", ["import.before_commit:2", "import.file_applied:2"])
+def test_killed_during_a_two_way_import_then_resumed(
+        point: str, tmp_path: Path, make_sandbox: Callable[..., Sandbox]) -> None:
+    def sandbox() -> Sandbox:
+        return make_sandbox(users=0, settings=SimulatorSettings(
+            export_delay_seconds=0.05, export_file_interval=0.05, export_file_users=10))
+
+    reference_box = sandbox()
+    reference = _crash_world(tmp_path / "reference", reference_box)
+    assert ws_run_cli(reference).returncode == 0
+    expected = _outcome(reference, reference_box)
+    box = sandbox()
+    ws = _crash_world(tmp_path / "crashed", box)
+
+    assert ws_run_cli(ws, crash_at=point).returncode == -9
+    assert ws_run_cli(ws).returncode == 0
+
+    # The Braze values read and the values sent are those of one uninterrupted run.
+    assert _outcome(ws, box) == expected
+    assert len(expected[3]) == 30  # one object per profile: its home_city only
+    _, points = run(ws, box)
+    assert sent(box) == [] and points == 0
+
+
+def ws_run_cli(ws: Workspace, crash_at: str | None = None) -> Any:
+    """`bctui run c --json`, optionally dying at a crash point."""
+    return ws.cli("run", "c", "--json", env={"BCTUI_CRASH_AT": crash_at} if crash_at else None)
