@@ -22,8 +22,9 @@ from run_helpers import (
 )
 
 from bctui.engine.models import BrazeSettings, ImportGoal
+from bctui.engine.runs.describe import short_counts
 from bctui.engine.runs.echo import braze_attribute, config_warnings, two_way_fields
-from bctui.engine.runs.events import LogLine
+from bctui.engine.runs.events import GoalFinished, LogLine
 from bctui.engine.runs.runner import RunResult
 from bctui.engine.secrets import SecretsFile
 from bctui.sandbox import Sandbox, SimulatorSettings
@@ -112,6 +113,9 @@ def test_run_twice_without_changes_sends_nothing_the_second_time(
     assert first.summary["data_points"] == points
     # Two profiles × two two-way fields that Braze already held.
     assert goal(first, "import")["echo_suppressed"] == 4
+    finished = [e for e in ws.events(first.run_id)
+                if isinstance(e, GoalFinished) and e.goal == "import"]
+    assert "4 echoes suppressed" in short_counts(finished[0].counts, 0)
 
     second, points = run(ws, box)
 
