@@ -185,6 +185,9 @@ def _idents(write: ProfileWrite) -> int:
     return sum(len(group) for group in write.match)
 
 
+_Record = tuple[dict[str, Any], dict[str, Any]]  # (last known attributes, export identifiers)
+
+
 @dataclass
 class EchoGuard:
     """Applies an import goal's writes where some fields are two-way (see the module)."""
@@ -192,12 +195,13 @@ class EchoGuard:
     targets: tuple[_Target, ...]
     conflicts: int = 0
     examples: list[str] = field(default_factory=list)
-    by_index: dict[int, list[tuple[_Target, _Pair]]] = field(default_factory=dict)
+    # Import mapping position → (position of the export goal in `targets`, pair).
+    by_index: dict[int, list[tuple[int, _Pair]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for target in self.targets:
+        for position, target in enumerate(self.targets):
             for pair in target.pairs:
-                self.by_index.setdefault(pair.index, []).append((target, pair))
+                self.by_index.setdefault(pair.index, []).append((position, pair))
 
     @classmethod
     def build(cls, fields: Sequence[TwoWay]) -> EchoGuard | None:
@@ -231,13 +235,21 @@ class EchoGuard:
         probes = [ProfileWrite(updates=w.updates[:_idents(w)], match=w.match, create=False)
                   for w in writes]
         probed = tx.apply_many(probes)
-        matched = [r.profile_id for r in probed]
         keys = [t.key for t in self.targets]
-        before = st.last_known(tx, keys, {pid for pid in matched if pid is not None})
+        before = st.last_known(tx, keys, {r.profile_id for r in probed if r.profile_id})
         final: list[ProfileWrite] = []
-        for write, pid, identity in zip(writes, matched, identities, strict=True):
-            found = before.get(pid) if pid is not None else None
-            drop = self._unchanged(write, pid, found, identity) if found else ()
+        # Per write: the profile's properties and, per export goal, its record (see `_row`).
+        seen: list[tuple[dict[str, Any], list[_Record | None]] | None] = []
+        for write, probe, identity in zip(writes, probed, identities, strict=True):
+            found = before.get(probe.profile_id) if probe.profile_id else None
+            if found is None:
+                seen.append(None)
+                final.append(write)
+                continue
+            props = orjson.loads(found[0])
+            records = [self._row(t, props, found[1], identity) for t in self.targets]
+            seen.append((props, records))
+            drop = self._unchanged(write, probe.profile_id or "", props, records)
             if drop:
                 write = ProfileWrite(
                     updates=[u for i, u in enumerate(write.updates) if i not in drop],
@@ -247,23 +259,34 @@ class EchoGuard:
         results = [replace(r, outcome="updated") if p.outcome == "updated"
                    and r.outcome == "unchanged" else r
                    for p, r in zip(probed, tx.apply_many(final), strict=True)]
-        after = st.stored_properties(tx, {r.profile_id for r in results if r.profile_id})
+        # Only profiles the writes changed (or created) are read again.
+        after = st.stored_properties(tx, {r.profile_id for r, known in zip(results, seen,
+                                                                             strict=True)
+                                          if r.profile_id and (known is None
+                                                               or r.outcome == "updated")})
         rows: list[tuple[str, str, bytes, bytes]] = []
         suppressed = 0
-        for write, result, identity in zip(writes, results, identities, strict=True):
+        for write, result, known, identity in zip(writes, results, seen, identities,
+                                                  strict=True):
             pid = result.profile_id
-            if pid is None or pid not in after:
+            if pid is None:
                 continue
-            props = orjson.loads(after[pid])
             old = before[pid][1] if pid in before else {}
-            suppressed += self._known(write, pid, props, old, identity, rows)
+            if pid in after:
+                props = orjson.loads(after[pid])
+                records = [self._row(t, props, old, identity) for t in self.targets]
+            elif known is not None:
+                props, records = known
+            else:
+                continue
+            suppressed += self._known(write, pid, props, records, old, rows)
         if rows:
             st.record_known(tx, rows)
         return results, suppressed
 
     def _row(self, target: _Target, props: dict[str, Any],
              rows: dict[str, tuple[bytes, bytes | None]],
-             identity: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+             identity: dict[str, Any]) -> _Record | None:
         """(last known attributes, export identifiers) of a profile for one export goal; None
         when the export would address another Braze user than the one read."""
         ids = target.ids.identifiers(props)
@@ -277,20 +300,17 @@ class EchoGuard:
             return {}, ids  # sent to another user: what it holds says nothing of this one
         return orjson.loads(attrs), ids
 
-    def _unchanged(self, write: ProfileWrite, pid: str | None,
-                   found: tuple[str, dict[str, tuple[bytes, bytes | None]]],
-                   identity: dict[str, Any]) -> set[int]:
+    def _unchanged(self, write: ProfileWrite, pid: str, props: dict[str, Any],
+                   records: list[_Record | None]) -> set[int]:
         """Positions of the write's two-way updates whose Braze value is the last known one."""
-        assert pid is not None
-        props = orjson.loads(found[0])
         first = _idents(write)
         drop: set[int] = set()
         for index, pairs in self.by_index.items():
             incoming = write.updates[first + index][2]
             same = changed = conflict = False
-            for target, pair in pairs:
-                row = self._row(target, props, found[1], identity)
-                last = _UNKNOWN if row is None else row[0].get(pair.attribute, _UNKNOWN)
+            for position, pair in pairs:
+                record = records[position]
+                last = _UNKNOWN if record is None else record[0].get(pair.attribute, _UNKNOWN)
                 if last is _UNKNOWN:
                     changed = True
                     continue
@@ -314,17 +334,16 @@ class EchoGuard:
         return drop
 
     def _known(self, write: ProfileWrite, pid: str, props: dict[str, Any],
-               old: dict[str, tuple[bytes, bytes | None]], identity: dict[str, Any],
+               records: list[_Record | None], old: dict[str, tuple[bytes, bytes | None]],
                out: list[tuple[str, str, bytes, bytes]]) -> int:
         """Queue the Braze values read into each export goal's record; the echoes suppressed."""
         dumps, sort = orjson.dumps, orjson.OPT_SORT_KEYS
         first = _idents(write)
         suppressed = 0
-        for target in self.targets:
-            row = self._row(target, props, old, identity)
-            if row is None:
+        for target, record in zip(self.targets, records, strict=True):
+            if record is None:
                 continue
-            attrs, ids = row
+            attrs, ids = record
             previous = dict(attrs)
             for pair in target.pairs:
                 try:
@@ -334,8 +353,8 @@ class EchoGuard:
                     continue
                 attrs[pair.attribute] = braze
                 # The export would have sent it (what it compares with lacked it), and now won't.
-                if (pair.encode(props.get(pair.property)) == braze
-                        and previous.get(pair.attribute) != braze):
+                if (previous.get(pair.attribute) != braze
+                        and pair.encode(props.get(pair.property)) == braze):
                     suppressed += 1
             encoded, encoded_ids = dumps(attrs, option=sort), dumps(ids, option=sort)
             if old.get(target.key) != (encoded, encoded_ids):
