@@ -255,10 +255,14 @@ class EchoGuard:
                     updates=[u for i, u in enumerate(write.updates) if i not in drop],
                     match=write.match, create=write.create)
             final.append(write)
-        # A probe that filled an identifier did part of the write: the write updated the profile.
-        results = [replace(r, outcome="updated") if p.outcome == "updated"
-                   and r.outcome == "unchanged" else r
-                   for p, r in zip(probed, tx.apply_many(final), strict=True)]
+        # A write left with its identifiers only is the probe again: the probe's result is its.
+        again = [i for i, (write, probe) in enumerate(zip(final, probed, strict=True))
+                 if probe.profile_id is None or len(write.updates) > _idents(write)]
+        results = list(probed)
+        for i, result in zip(again, tx.apply_many([final[i] for i in again]), strict=True):
+            # A probe that filled an identifier did part of the write: it updated the profile.
+            results[i] = (replace(result, outcome="updated") if probed[i].outcome == "updated"
+                          and result.outcome == "unchanged" else result)
         # Only profiles the writes changed (or created) are read again.
         after = st.stored_properties(tx, {r.profile_id for r, known in zip(results, seen,
                                                                              strict=True)
