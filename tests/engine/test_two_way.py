@@ -15,6 +15,7 @@ from run_helpers import (
     braze_track,
     braze_users,
     export_goal,
+    ident,
     import_goal,
     mapping,
     member,
@@ -68,7 +69,7 @@ def sent(box: Sandbox) -> list[dict[str, Any]]:
     """The attribute objects Braze received since the last call, and forget them."""
     bodies, box.sim.track_bodies = box.sim.track_bodies or [], []
     return sorted((obj for body in bodies for obj in body.get("attributes", [])),
-                  key=lambda obj: str(obj.get("external_id")))
+                  key=lambda obj: str(obj.get("external_id") or obj.get("email")))
 
 
 def run(ws: Workspace, box: Sandbox, **options: Any) -> tuple[RunResult, int]:
@@ -124,6 +125,29 @@ def test_run_twice_without_changes_sends_nothing_the_second_time(
     assert goal(second, "export")["checked"] == 0
     assert goal(second, "import")["updated"] == 0 and goal(second, "import")["unchanged"] == 2
     assert goal(second, "import")["echo_suppressed"] == 0
+
+
+def test_export_identified_otherwise_than_the_import(tmp_path: Path, box: Sandbox) -> None:
+    braze_track(box, [{"external_id": "u1", "email": "ann@example.com"},
+                      {"external_id": "u2", "email": "bob@example.com"}])
+    sent(box)
+    goals = [import_goal(braze_segment_id(box, "All Users"), mappings=IMPORTED),
+             export_goal(mappings=EXPORTED, identifiers=[[ident("email", "mail")]])]
+    ws = Workspace.create(tmp_path, box, goals)
+    ws.load([member("p1", ext="u1", mail="ann@example.com", city="Paris"),
+             member("p2", ext="u2", mail="someone@else.example", city="Rome")])
+
+    result, points = run(ws, box)
+
+    # The import asked for e-mail addresses too: p1's export names the user read, so Braze's
+    # values are known for it; p2's names another user, who gets every value.
+    assert sent(box) == [
+        {"email": "ann@example.com", "home_city": "Paris", "_update_existing_only": False},
+        {"email": "someone@else.example", "first_name": "Bob", "color": "blue",
+         "home_city": "Rome", "_update_existing_only": False},
+    ]
+    assert goal(result, "import")["echo_suppressed"] == 2
+    assert goal(result, "export")["data_points"] == points == 4
 
 
 def test_dry_run_counts_suppressed_echoes_and_writes_nothing(

@@ -230,6 +230,13 @@ class Importer:
         self.two_way = two_way_fields(run.connection, goal, connections or (run.connection,),
                                       run.secrets)
         self.echo = EchoGuard.build(self.two_way)
+        # A Braze value is known for a profile only if the export names the same user: the
+        # export's identifiers are read too.
+        extra = {IDENTIFIER_FIELDS[p.braze] for f in self.two_way for g in f.goal.identifiers
+                 for p in g} - set(self.request.fields)
+        if extra:
+            self.request = ExportRequest(sorted({*self.request.fields, *extra}),
+                                         self.request.custom_attributes)
 
     # -- the goal ------------------------------------------------------------------------------
 
