@@ -250,6 +250,18 @@ def test_sum_or_add_both_ways_is_warned_with_the_fix(
     monkeypatch.setenv("OTHER_BRAZE_KEY", box.api_key)  # the same key: the same workspace
     assert len(two_way_fields(alone, importer, [alone, other], secrets)) == 1
 
+    # Run as it is, the sum still does not grow by itself: Braze's value is added once, and
+    # not again while Braze keeps the total it was sent.
+    braze_track(box, [{"external_id": "u1", "pts": 10}])
+    ws.load([{"_id": "p1", "points": 5}])
+    sent(box)
+    result, _ = run(ws, box)
+    assert any('strategy "sum"' in line for line in warnings(ws, result))
+    assert props(ws, "p1")["points"] == [15]
+    assert sent(box) == [{"external_id": "u1", "pts": 15, "_update_existing_only": False}]
+    run(ws, box)
+    assert props(ws, "p1")["points"] == [15] and sent(box) == []
+
 
 def test_import_field_paths_name_the_attribute_an_export_sets() -> None:
     assert braze_attribute("custom_attributes.color") == "color"
