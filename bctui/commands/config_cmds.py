@@ -62,6 +62,11 @@ def validate(ctx: Context, args: argparse.Namespace) -> int:
     for problem in notify_warnings(config):
         warnings += 1
         note(f"warning: {problem}")
+    from bctui.engine.runs.echo import config_warnings as two_way_warnings
+
+    for problem in two_way_warnings(config, ctx.secrets):
+        warnings += 1
+        note(f"warning: {problem}")
     goals = sum(len(c.goals) for c in config.connections)
     print(
         f"{ctx.paths.config}: valid — {_plural(len(config.connections), 'connection')} "

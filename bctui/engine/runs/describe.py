@@ -60,8 +60,11 @@ def _run_started(event: RunStarted) -> str:
 
 
 def short_counts(counts: Mapping[str, int], data_points: int) -> str:
-    """The non-zero outcome counts and data points: '12 created · 3 failed · 45 dp'."""
+    """The non-zero outcome counts and data points: '12 created · 3 failed · 45 dp' (and the
+    values a two-way import kept from being sent back, when any)."""
     shown = [f"{counts[k]:,} {k}" for k in SHORT_COUNTS if counts.get(k)]
+    if counts.get("echo_suppressed"):
+        shown.append(f"{counts['echo_suppressed']:,} echoes suppressed")
     if data_points:
         shown.append(f"{data_points:,} dp")
     return " · ".join(shown)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -20,9 +20,10 @@ import orjson
 
 from bctui.braze import ExportAlreadyRunning
 from bctui.engine.clients import braze_client, s3_access_for
-from bctui.engine.models import ImportGoal, S3Settings
+from bctui.engine.models import Connection, ImportGoal, S3Settings
 from bctui.engine.runs import state as st
 from bctui.engine.runs.context import GoalRun
+from bctui.engine.runs.echo import EchoGuard, accumulating, two_way_fields
 from bctui.engine.runs.faults import crash_point
 from bctui.errors import BctuiError
 from bctui.s3 import ExportFile, S3Access, S3CorruptObject
@@ -211,7 +212,9 @@ def _present(value: Any) -> bool:
 class Importer:
     """Runs one import goal."""
 
-    def __init__(self, run: GoalRun, goal: ImportGoal) -> None:
+    def __init__(self, run: GoalRun, goal: ImportGoal,
+                 connections: Sequence[Connection] = ()) -> None:
+        """`connections`: the config's, where export goals of the same workspace are found."""
         if run.connection.s3 is None:
             raise ImportFailed(
                 "the connection has no S3 settings",
@@ -224,6 +227,16 @@ class Importer:
         self.request = export_request(goal)
         self.users_done = 0
         self.bad_lines_logged = 0
+        self.two_way = two_way_fields(run.connection, goal, connections or (run.connection,),
+                                      run.secrets)
+        self.echo = EchoGuard.build(self.two_way)
+        # A Braze value is known for a profile only if the export names the same user: the
+        # export's identifiers are read too.
+        extra = {IDENTIFIER_FIELDS[p.braze] for f in self.two_way for g in f.goal.identifiers
+                 for p in g} - set(self.request.fields)
+        if extra:
+            self.request = ExportRequest(sorted({*self.request.fields, *extra}),
+                                         self.request.custom_attributes)
 
     # -- the goal ------------------------------------------------------------------------------
 
@@ -231,6 +244,7 @@ class Importer:
         """Request (or resume) the export, apply its files as they arrive, finish when complete."""
         run = self.run
         s3 = self._s3()
+        self._describe_two_way()
         job = st.import_job(run.store, run.key)
         lost_request = False
         if job is not None and not run.dry_run:
@@ -243,6 +257,18 @@ class Importer:
         if job is None or run.dry_run:
             job = self._request(lost_request=lost_request)
         self._apply_until_complete(s3, job)
+
+    def _describe_two_way(self) -> None:
+        """Say which fields are synced both ways, and warn of those that accumulate."""
+        if not self.two_way:
+            return
+        listed = ", ".join(sorted({f'{f.mapping.braze} (export goal "{f.goal.name}")'
+                                   for f in self.two_way}))
+        self.run.log(f"two-way fields: {listed}; Braze's value is applied only when it changed "
+                     "since last known, and values read are not exported back")
+        for found in self.two_way:
+            if found.mapping.strategy in ("sum", "add"):
+                self.run.log(accumulating(found), "warning")
 
     def _s3(self) -> S3Access:
         return s3_access_for(
@@ -428,6 +454,15 @@ class Importer:
             f"export complete: {len(seen)} file{'s' if len(seen) != 1 else ''}, no new file "
             f"for {wait.quiet_seconds:g} s"
         )
+        if self.echo is not None and self.echo.conflicts:
+            count, examples = self.echo.conflicts, self.echo.examples
+            more = ", …" if count > len(examples) else ""
+            run.log(
+                f"{count:,} two-way value{'s' if count != 1 else ''} changed both here and in "
+                "Braze since last known; Braze's value was applied (profiles "
+                f"{', '.join(examples)}{more})",
+                "warning",
+            )
         if not run.dry_run:
             with run.store.transaction() as tx:
                 st.clear_import_job(tx, run.key)
@@ -465,12 +500,19 @@ class Importer:
         run = self.run
         name = file.key.rsplit("/", 1)[-1]
         run.phase("merging", f"file {index}: {name}")
-        writes, lines, tally = self._read_file(download, name)
+        identities: list[dict[str, Any]] | None = [] if self.echo is not None else None
+        writes, lines, tally = self._read_file(download, name, identities)
         run.cancel.check()
         try:
             with run.store.transaction() as tx:
                 for start in range(0, len(writes), APPLY_CHUNK):
-                    results = tx.apply_many(writes[start : start + APPLY_CHUNK])
+                    chunk = writes[start : start + APPLY_CHUNK]
+                    if self.echo is None or identities is None:
+                        results = tx.apply_many(chunk)
+                    else:
+                        results, suppressed = self.echo.apply(
+                            tx, chunk, identities[start : start + APPLY_CHUNK])
+                        tally["echo_suppressed"] = tally.get("echo_suppressed", 0) + suppressed
                     for line, result in zip(lines[start:], results, strict=False):
                         tally[result.outcome] = tally.get(result.outcome, 0) + 1
                         if result.errors:
@@ -489,19 +531,21 @@ class Importer:
         run.progress(self.users_done, unit="users")
 
     def _read_file(
-        self, numbered: Iterable[tuple[int, bytes]], name: str
+        self, numbered: Iterable[tuple[int, bytes]], name: str,
+        identities: list[dict[str, Any]] | None = None,
     ) -> tuple[list[ProfileWrite], list[int], dict[str, int]]:
         """The file's writes with their line numbers, and counts of what was not written.
 
         `checked` counts every line examined (users outside the campaign filter are not part of
         the audience and are not counted); bad lines are `failed`, users without a value for any
-        identifier group `skipped`.
+        identifier group `skipped`. `identities` (for two-way fields) gets each write's user's
+        identifiers.
         """
         writes: list[ProfileWrite] = []
         lines: list[int] = []
         tally = {"checked": 0}
         try:
-            self._parse_lines(iter(numbered), name, writes, lines, tally)
+            self._parse_lines(iter(numbered), name, writes, lines, tally, identities)
         except S3CorruptObject as exc:
             # A corrupt file never becomes readable: keep the users read before the damage,
             # count the rest as one failure, and let the file be recorded as applied so it does
@@ -521,6 +565,7 @@ class Importer:
         writes: list[ProfileWrite],
         lines: list[int],
         tally: dict[str, int],
+        identities: list[dict[str, Any]] | None = None,
     ) -> None:
         """Parse numbered lines into `writes` (see `_read_file` for the counting)."""
         seen_users: set[str] = set()
@@ -561,6 +606,8 @@ class Importer:
                 continue
             writes.append(write)
             lines.append(number)
+            if identities is not None:
+                identities.append(EchoGuard.identity(user))
 
     def _bad_line(self, name: str, line: int, reason: str) -> None:
         if self.bad_lines_logged < MAX_LOGGED_BAD_LINES:

@@ -26,6 +26,7 @@ from bctui.engine.runs.events import (
 )
 
 COUNT_NAMES: Final = ("checked", "created", "updated", "unchanged", "skipped", "failed")
+EXTRA_COUNTS: Final = ("echo_suppressed",)  # as state.EXTRA_COUNTS: only some goals have them
 # Phases only one kind of goal has: a goal's type is known from its first phase.
 IMPORT_PHASES: Final = frozenset({"requesting", "waiting", "merging"})
 EXPORT_PHASES: Final = frozenset({"selecting", "sending"})
@@ -219,6 +220,7 @@ class GoalView:
         self.type = str(goal.get("type") or self.type)
         self.state = str(goal.get("state") or "")
         self.counts = {k: int(goal.get(k, 0) or 0) for k in COUNT_NAMES}
+        self.counts.update({k: int(goal[k] or 0) for k in EXTRA_COUNTS if k in goal})
         self.data_points = int(goal.get("data_points", 0) or 0)
         self.seconds = float(goal.get("seconds", 0.0) or 0.0)
         self.error = str(goal.get("error") or "")

@@ -459,7 +459,7 @@ class _Run:
         from bctui.engine.runs.importer import Importer
 
         if isinstance(goal, ImportGoal):
-            return Importer(run, goal)
+            return Importer(run, goal, self.config.connections)
         assert isinstance(goal, ExportGoal)
         segment = self.config.segment(goal.segment)
         if segment is None:  # validation guarantees it; kept for a config edited mid-run
@@ -480,7 +480,8 @@ class _Run:
                 goal=goal.name,
                 goal_type=goal.type,
                 state=gs.state,
-                counts={k: gs.counts.get(k, 0) for k in COUNT_NAMES},
+                counts={k: gs.counts.get(k, 0) for k in COUNT_NAMES}
+                | {k: gs.counts[k] for k in st.EXTRA_COUNTS if gs.counts.get(k)},
                 data_points=gs.data_points,
                 seconds=round(gs.seconds, 3),
                 error=gs.error,
@@ -515,6 +516,7 @@ class _Run:
             "type": gs.type,
             "state": gs.state,
             **{k: gs.counts.get(k, 0) for k in COUNT_NAMES},
+            **{k: gs.counts[k] for k in st.EXTRA_COUNTS if k in gs.counts},
             "data_points": gs.data_points,
             "seconds": round(gs.seconds, 3),
             "error": gs.error,

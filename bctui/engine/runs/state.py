@@ -116,6 +116,9 @@ CANCELLED: Final = "CANCELLED"
 PENDING: Final = "PENDING"
 TERMINAL: Final = (FINISHED, FAILED, CANCELLED)
 COUNT_NAMES: Final = ("checked", "created", "updated", "unchanged", "skipped", "failed")
+# Counts only some goals have, reported when they do: values a two-way import kept from being
+# exported back (see `echo`).
+EXTRA_COUNTS: Final = ("echo_suppressed",)
 STARTED_BY: Final = ("cli", "ui", "scheduler")
 
 
@@ -326,7 +329,8 @@ def reported_goal_states(store: ProfileStore, run: RunRecord) -> list[GoalState]
             name,
             str(g.get("type", "")),
             str(g.get("state", PENDING)),
-            {k: int(v) for k, v in g.items() if k in COUNT_NAMES and isinstance(v, int)},
+            {k: int(v) for k, v in g.items()
+             if (k in COUNT_NAMES or k in EXTRA_COUNTS) and isinstance(v, int)},
             int(g.get("data_points", 0)),
             float(g.get("seconds", 0.0)),
             str(g.get("error", "")),
@@ -636,3 +640,46 @@ def rename_goal_rows(
         row = store.query("SELECT goals FROM run WHERE id = ?", (run_id,)).fetchone()
         goals = [new if str(g).casefold() == folded else g for g in orjson.loads(row[0])]
         tx.execute("UPDATE run SET goals = ? WHERE id = ?", (orjson.dumps(goals), run_id))
+
+
+# -- what an import of the same workspace read (two-way sync, see `echo`) ------------------------
+
+
+def last_known(
+    tx: Transaction, keys: Sequence[str], profile_ids: Iterable[str]
+) -> dict[str, tuple[str, dict[str, tuple[bytes, bytes | None]]]]:
+    """Each profile's stored properties (JSON text) and, per export goal key, its `export_sent`
+    row (attrs, ids) if any: one query for a chunk of an import's profiles, in its transaction."""
+    rows = tx.execute(
+        "SELECT p.id, p.properties, s.goal_key, s.attrs, s.ids FROM profile p "
+        "LEFT JOIN export_sent s ON s.profile_id = p.id "
+        "AND s.goal_key IN (SELECT value FROM json_each(?)) "
+        "WHERE p.id IN (SELECT value FROM json_each(?))",
+        (orjson.dumps(list(keys)).decode(), orjson.dumps(list(profile_ids)).decode()),
+    ).fetchall()
+    out: dict[str, tuple[str, dict[str, tuple[bytes, bytes | None]]]] = {}
+    for pid, props, key, attrs, ids in rows:
+        found = out.setdefault(pid, (props, {}))
+        if key is not None:
+            found[1][key] = (bytes(attrs), None if ids is None else bytes(ids))
+    return out
+
+
+def stored_properties(tx: Transaction, profile_ids: Iterable[str]) -> dict[str, str]:
+    """Profiles' properties as stored (JSON text), by id, read in the caller's transaction."""
+    rows = tx.execute(
+        "SELECT id, properties FROM profile WHERE id IN (SELECT value FROM json_each(?))",
+        (orjson.dumps(list(profile_ids)).decode(),),
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def record_known(tx: Transaction, rows: Iterable[tuple[str, str, bytes, bytes]]) -> None:
+    """(goal key, profile id, attrs, ids): what Braze holds for these profiles as an import
+    read it, written into the export goals' `export_sent` records (encoded as `record_sent`)."""
+    tx.executemany(
+        "INSERT INTO export_sent (goal_key, profile_id, attrs, ids) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (goal_key, profile_id) DO UPDATE SET attrs = excluded.attrs, "
+        "ids = excluded.ids",
+        rows,
+    )
