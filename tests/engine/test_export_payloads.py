@@ -7,7 +7,7 @@ attributes, identifier switches, segment changes, permission drops, number types
 and a full resync. Objects are compared as orjson writes them (key order and number spelling
 included), sorted, because concurrent batches arrive in any order.
 
-Re-recorded once since (`BCTUI_RECORD_EXPORT_PAYLOADS=1 pytest tests/engine/test_export_payloads.py`)
+Re-recorded once since (`BCTUI_RECORD_EXPORT_PAYLOADS=1 pytest` on this file)
 for stable types (bctui/engine/runs/types.py), with only these values changed: `first_name` and
 `bc_tags`, which some profiles hold several values of, are inferred as arrays, so a single value is
 now a one-element array ("t1" → ["t1"]); `bc_score`, numbers with some numeric text, is inferred
