@@ -222,3 +222,25 @@ def test_the_inferred_type_survives_a_new_run_in_a_new_process(tmp_path: Path,
     assert json.loads(third.stdout)["goals"]["export"]["failed"] == 0, third.stdout
     assert custom(box, "u1")["bc_tags"] == ["a", "b"]
     assert kept_types(ws)["bc_tags"] == ("tags", "array")
+
+
+def test_inference_reads_only_the_goal_segment(tmp_path: Path, box: Sandbox) -> None:
+    vip = {"name": "vip", "match": "all", "rules": [{"property": "vip", "op": "eq",
+                                                     "value": "yes"}]}
+    mappings = [typed("property", "bc_tags", "tags"), typed("property", "bc_n", "n"),
+                typed("property", "bc_flag", "flag"), typed("property", "bc_zip", "zip"),
+                typed("property", "bc_none", "absent")]
+    ws = Workspace.create(tmp_path, box, [export_goal(mappings=mappings, segment="vip")],
+                          [EVERYONE, vip])
+    ws.load([member("p1", ext="u1", vip="yes", tags="a", n=1, flag="true", zip="01234"),
+             member("p2", ext="u2", vip="yes", tags="b", n="2", flag="false", zip="2"),
+             # Outside the segment: its several tags and its text do not count.
+             member("p3", ext="u3", tags=["c", "d"], n="many", flag="maybe")])
+
+    result = ws.run()
+
+    assert result.state == "FINISHED", result.error
+    # Numeric text counts as a number only beside real numbers: zip codes stay text.
+    assert kept_types(ws) == {"bc_tags": ("tags", "string"), "bc_n": ("n", "number"),
+                              "bc_flag": ("flag", "boolean"), "bc_zip": ("zip", "string")}
+    assert custom(box, "u2") == {"bc_tags": "b", "bc_n": 2, "bc_flag": False, "bc_zip": "2"}
