@@ -93,8 +93,9 @@ class ExportBatch(list[dict[str, Any]]):
 
 # How each mapping finds its value (see `MappingPlan`): a property sent as text, a number or an
 # array (values already of that type cost no call), or converted by its function.
-_TEXT, _NUMBER, _ARRAY, _PROPERTY, _PROFILE_ID, _SEGMENTS, _VIEWED, _PERMISSION, _STATIC = range(9)
-_PROPERTY_KINDS: Final = {"string": _TEXT, "number": _NUMBER, "array": _ARRAY}
+_SCALAR, _ARRAY, _PROPERTY, _PROFILE_ID, _SEGMENTS, _VIEWED, _PERMISSION, _STATIC = range(8)
+# The Python types a scalar mapping sends as they are.
+_AS_IS: Final = {"string": frozenset({str}), "number": frozenset({int, float})}
 _UNSENDABLE: Final[dict[str, Any]] = {}  # the attributes of a profile with a value problem
 _KINDS: Final = {"property": _PROPERTY, "profile_id": _PROFILE_ID, "segments": _SEGMENTS,
                  "interactions_viewed": _VIEWED, "permission_level": _PERMISSION}
@@ -112,16 +113,18 @@ class MappingPlan:
         for m in mappings:
             kind = _KINDS.get(m.source, _STATIC)
             convert: ty.Convert = ty.legacy
+            as_is: frozenset[type] = frozenset()
             if kind == _PROPERTY and m.braze in types:
                 sends = types[m.braze]
-                kind = _PROPERTY_KINDS.get(sends, _PROPERTY)
                 convert = ty.converter(m.braze, sends, inferred=m.braze in inferred)
-            spec.append((m.braze, kind, m.value, convert))
+                as_is = _AS_IS.get(sends, as_is)
+                kind = _ARRAY if sends == "array" else _SCALAR if as_is else _PROPERTY
+            spec.append((m.braze, kind, m.value, convert, as_is))
         self.spec = tuple(spec)
         # Text sent for another JSON value may be longer than its stored JSON (see size_bound).
         self.retyped = frozenset(m.braze for m in mappings if types.get(m.braze) in ("string",
                                                                                     "time"))
-        self.needs_viewed = any(kind == _VIEWED for _, kind, _, _ in self.spec)
+        self.needs_viewed = any(kind == _VIEWED for _, kind, _, _, _ in self.spec)
         self.rules = tuple(tuple((pair.property, pair.braze, pair.label) for pair in group)
                            for group in rules)
         self.checks_external_id = any(braze == "external_id" for group in self.rules
@@ -141,7 +144,7 @@ class MappingPlan:
         fixed = len(b'{,"_update_existing_only":false}') + 1
         per_viewed = per_pid = 0
         names = sorted(segment_names)
-        for braze, kind, value, _ in self.spec:
+        for braze, kind, value, _, _ in self.spec:
             fixed += len(dumps(braze)) + 2 + _SLACK
             if kind <= _PROPERTY:
                 # Numbers as text gain their quotes, joined values a blank each: at most twice.
@@ -178,23 +181,15 @@ class MappingPlan:
         the type cannot send.
         """
         out: dict[str, Any] = {}
-        for braze, kind, value, convert in self.spec:
-            if kind == _TEXT:
+        for braze, kind, value, convert, as_is in self.spec:
+            if kind == _SCALAR:  # one value already of the type is sent as it is
                 values = props.get(value)
-                if not values:
-                    out[braze] = None
-                elif len(values) == 1 and type(values[0]) is str:
-                    out[braze] = values[0]
+                if values:
+                    first = values[0]
+                    out[braze] = (first if type(first) in as_is and len(values) == 1
+                                  else convert(values))
                 else:
-                    out[braze] = convert(values)
-            elif kind == _NUMBER:
-                values = props.get(value)
-                if not values:
                     out[braze] = None
-                elif len(values) == 1 and (type(values[0]) is int or type(values[0]) is float):
-                    out[braze] = values[0]
-                else:
-                    out[braze] = convert(values)
             elif kind == _ARRAY:
                 out[braze] = props.get(value) or None
             elif kind == _PROPERTY:
