@@ -571,7 +571,7 @@ class Exporter:
         decided = ty.resolve(run.store, run.key, goal.mappings, self.segment, save=not run.dry_run)
         self.plan = MappingPlan(goal.mappings, goal.identifiers, decided.types, decided.inferred)
         self.size_bound = self.plan.size_bound(s.name for s in self.all_segments)
-        if decided.new:
+        if decided.new and not run.dry_run:  # said when kept, by the run that keeps them
             run.log("attribute types inferred from the data, kept for later runs: "
                     + ", ".join(f"{braze} {kind}" for braze, kind in decided.new.items())
                     + ' (a mapping\'s type = "…" overrides)')
