@@ -57,8 +57,8 @@ def _problem(braze: str, kind: str, detail: str) -> ValueProblem:
 def _several(braze: str, kind: str, values: Values, *, inferred: bool) -> ValueProblem:
     shown = ", ".join(display(v) for v in values[:3]) + (", …" if len(values) > 3 else "")
     fix = ('set type = "array" on the mapping to send every value' if kind != "string" else
-           'set type = "array" on the mapping to send every value, or type = "string" to send '
-           "them joined")
+           'set type = "array" on the mapping to send every value, or write type = "string" to '
+           "send them joined into one text")
     chosen = "inferred from the data at the goal's first run" if inferred else "its type"
     return _problem(braze, kind, f"the profile has {len(values)} values ({shown}), and the "
                     f"mapping sends one ({kind}, {chosen}); {fix}")
