@@ -26,6 +26,7 @@ from bctui.engine.models import (
     BRAZE_EXPORT_FIELDS,
     BRAZE_IDENTIFIERS,
     EXPORT_SOURCES,
+    EXPORT_TYPES,
     NOTIFY_WHEN,
     PRIMARY_IDENTIFIERS,
     SCHEDULE_KINDS,
@@ -1055,7 +1056,7 @@ class _Reader:
         identifiers = self.identifiers(path, table, braze_first=False)
         mappings: list[tuple[Path_, ExportMapping]] = []
         for map_path, item in self.items(table, path, "mappings"):
-            mapping = self.export_mapping(map_path, item)
+            mapping = self.export_mapping(map_path, item, name)
             if mapping is not None:
                 mappings.append((map_path, mapping))
         seen: dict[str, Path_] = {}
@@ -1080,8 +1081,8 @@ class _Reader:
             min_permission_level=level or "ANONYMOUS",
         )
 
-    def export_mapping(self, path: Path_, raw: Any) -> ExportMapping | None:
-        table = self.table(raw, path, ("source", "value", "braze"))
+    def export_mapping(self, path: Path_, raw: Any, goal: str | None) -> ExportMapping | None:
+        table = self.table(raw, path, ("source", "value", "braze", "type"))
         if table is None:
             return None
         source = self.choice(table, path, "source", EXPORT_SOURCES)
@@ -1105,7 +1106,31 @@ class _Reader:
                 "set identifiers in the goal's identifiers rules",
             )
             return None
-        return ExportMapping(source, braze, value)
+        kind = self.export_type(table, path, source, braze, goal)
+        if kind is None:
+            return None
+        return ExportMapping(source, braze, value, kind)
+
+    def export_type(
+        self, table: Mapping[str, Any], path: Path_, source: str, braze: str, goal: str | None
+    ) -> str | None:
+        """A mapping's `type` ("" when absent); a source other than a property has one type."""
+        kind = self.text(table, path, "type", "", what='"string"')
+        if not kind:
+            return kind  # absent (""), or not text (None, an issue already)
+        which = f'mapping "{braze}" of goal "{goal}"' if goal else f'mapping "{braze}"'
+        if kind not in EXPORT_TYPES:
+            self.issue((*path, "type"), f'unknown type "{kind}" for {which}',
+                       f"use one of: {', '.join(EXPORT_TYPES)} (or leave type out)")
+            return None
+        natural = "array" if source in ("segments", "interactions_viewed") else "string"
+        if source != "property" and kind != natural:
+            self.issue((*path, "type"),
+                       f'{which}: source "{source}" always sends a{"n" * (natural == "array")} '
+                       f'{natural}, not a{"n" * (kind == "array")} {kind}',
+                       f'remove type, or write type = "{natural}"')
+            return None
+        return kind
 
 
 # -- helpers -----------------------------------------------------------------------------------

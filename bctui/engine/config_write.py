@@ -240,6 +240,8 @@ def goal_dict(goal: Goal) -> dict[str, Any]:
         if m.source in ("property", "static"):
             item["value"] = m.value
         item["braze"] = m.braze
+        if m.type:
+            item["type"] = m.type
         mappings.append(item)
     return {
         "type": "export",

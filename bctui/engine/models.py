@@ -17,6 +17,8 @@ EXPORT_SOURCES: Final = (
     "permission_level",
     "static",
 )
+# The JSON type an export mapping sends (`ExportMapping.type`); see bctui/engine/runs/types.py.
+EXPORT_TYPES: Final = ("string", "number", "boolean", "time", "array")
 NOTIFY_WHEN: Final = ("always", "failure", "never")
 SMTP_SECURITY: Final = ("starttls", "ssl", "none")
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -201,6 +203,7 @@ class ExportMapping:
     source: str
     braze: str
     value: str = ""  # the property name (source = property) or the text (source = static)
+    type: str = ""  # one of EXPORT_TYPES; "" = the source's own (inferred once for a property)
 
 
 @dataclass(frozen=True)

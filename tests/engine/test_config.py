@@ -376,3 +376,38 @@ def test_repeated_days_and_issues_in_line_order() -> None:
     assert [i.line for i in issues] == sorted(i.line or 0 for i in issues)
     assert any(i.key == "connection[0].schedule.days[1]" and "twice" in i.message
                for i in issues)
+
+
+def test_an_export_mapping_may_name_its_json_type() -> None:
+    text = BASE.replace('braze = "email" }', 'braze = "email", type = "string" }').replace(
+        'braze = "source" }', 'braze = "source" },\n  { source = "property", value = "tags", '
+        'braze = "bc_tags", type = "array" },\n  { source = "segments", braze = "segs", '
+        'type = "array" }')
+    goal = parse_config(text, "conf.toml").connections[0].goals[1]
+    assert isinstance(goal, ExportGoal)
+    assert [m.type for m in goal.mappings] == ["string", "", "array", "array"]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "words", "fix"),
+    [
+        ('{ source = "property", value = "email", braze = "email", type = "text" }',
+         'unknown type "text" for mapping "email" of goal "Out"',
+         "string, number, boolean, time, array"),
+        ('{ source = "segments", braze = "segs", type = "string" }',
+         'mapping "segs" of goal "Out": source "segments" always sends an array',
+         'type = "array"'),
+        ('{ source = "static", value = "bctui", braze = "source", type = "number" }',
+         'source "static" always sends a string, not a number', 'type = "string"'),
+        ('{ source = "property", value = "email", braze = "email", type = 3 }',
+         "expected", '"string"'),
+    ],
+)
+def test_an_export_type_is_validated(mapping: str, words: str, fix: str) -> None:
+    text = BASE.replace('{ source = "property", value = "email", braze = "email" }', mapping)
+    if "static" in mapping:
+        text = BASE.replace('{ source = "static", value = "bctui", braze = "source" }', mapping)
+    issue = only_issue(text)
+    assert issue.key.startswith("connection[0].goal[1].mappings[")
+    assert issue.key.endswith("].type")
+    assert words in issue.message and fix in issue.fix, (issue.message, issue.fix)

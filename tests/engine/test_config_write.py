@@ -86,3 +86,14 @@ def test_written_text_is_what_parse_reads(tmp_path: Path) -> None:
     text = to_toml(config)
     assert parse_config(text) == config
     assert 'api_key = "secret:braze-main"' in text
+
+
+def test_an_export_mapping_type_is_written_back() -> None:
+    text = (ROOT / "connections.toml").read_text().replace(
+        'value = "lifetime_value", braze = "lifetime_value" }',
+        'value = "lifetime_value", braze = "lifetime_value", type = "number" }')
+    config = parse_config(text)
+    written = to_toml(config)
+    assert 'braze = "lifetime_value", type = "number" }' in written
+    assert 'braze = "email" }' in written  # no type, none written
+    assert parse_config(written) == config

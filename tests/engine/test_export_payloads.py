@@ -6,6 +6,13 @@ c523311). The scenario covers a first export and a mixed delta: changed, emptied
 attributes, identifier switches, segment changes, permission drops, number types, new profiles
 and a full resync. Objects are compared as orjson writes them (key order and number spelling
 included), sorted, because concurrent batches arrive in any order.
+
+Re-recorded once since (`BCTUI_RECORD_EXPORT_PAYLOADS=1 pytest` on this file)
+for stable types (bctui/engine/runs/types.py), with only these values changed: `first_name` and
+`bc_tags`, which some profiles hold several values of, are inferred as arrays, so a single value is
+now a one-element array ("t1" → ["t1"]); `bc_score`, numbers with some numeric text, is inferred
+as a number ("100" → 100). Every other attribute, and which attributes each object holds, stayed
+byte for byte the same.
 """
 
 from __future__ import annotations

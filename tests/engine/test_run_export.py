@@ -88,13 +88,14 @@ def test_every_mapping_source_then_a_delta_of_changed_attributes(tmp_path: Path,
         "bc_segments": ["everyone", "vip"], "bc_interactions": ["i1", "i2"],
         "bc_permission": "PERSONAL", "bc_source": "bctui",
     }
+    # bc_tags holds several values in some profiles: an array, also for one value (stable type).
     assert custom(box, "u2") == {
-        "bc_tags": "x", "bc_score": 2.5, "bc_profile_id": "p2", "bc_segments": ["everyone"],
+        "bc_tags": ["x"], "bc_score": 2.5, "bc_profile_id": "p2", "bc_segments": ["everyone"],
         "bc_permission": "ANONYMOUS", "bc_source": "bctui",
     }
     assert custom(box, "u3") == {}  # DO_NOT_TRACK is below the goal's minimum: never sent
     assert custom(box, "u4") == {
-        "bc_tags": "q", "bc_profile_id": "p4", "bc_segments": ["everyone"],
+        "bc_tags": ["q"], "bc_profile_id": "p4", "bc_segments": ["everyone"],
         "bc_permission": "PERSONAL", "bc_source": "bctui",
     }
     assert ws.watermark() == ws.max_seq()

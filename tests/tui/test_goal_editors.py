@@ -439,3 +439,27 @@ def test_property_names_complete_from_the_store(workspace: TuiWorkspace, sandbox
         await until(pilot, lambda: grid.rows[1]["value"] == "points")
 
     drive(app, scenario)
+
+
+def test_a_mapping_type_from_the_file_is_shown_and_kept_when_the_goal_is_edited(
+    workspace: TuiWorkspace, sandbox: Sandbox
+) -> None:
+    config = _export_config(sandbox)
+    config["connection"][0]["goal"][0]["mappings"][1]["type"] = "number"
+    workspace.write_config(config)
+    app = workspace.app()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await open_export(pilot, "VIPs to Braze")
+        await until(pilot, lambda: isinstance(app.screen, ExportGoalScreen))
+        grid = app.screen.query_one(MappingGrid)
+        assert str(grid.table.get_cell_at(Coordinate(1, 3))) == "points (number)"
+        await pilot.press("ctrl+a", *"first_name", "tab", *"first_name", "ctrl+s")
+        await until(pilot, lambda: len(getattr(app.config.connections[0].goals[0], "mappings",
+                                               ())) == 3)
+
+    drive(app, scenario)
+    goal = load_config(workspace.paths.config).connections[0].goals[0]
+    assert isinstance(goal, ExportGoal)
+    assert ExportMapping("property", "points", "points", "number") in goal.mappings
+    assert ExportMapping("property", "first_name", "first_name") in goal.mappings

@@ -19,7 +19,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Container, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -31,6 +31,7 @@ from bctui.braze.users import MAX_BODY_BYTES, MAX_EXTERNAL_ID_BYTES, track_batch
 from bctui.engine.clients import braze_client
 from bctui.engine.models import ExportGoal, ExportMapping, IdentifierRules
 from bctui.engine.runs import state as st
+from bctui.engine.runs import types as ty
 from bctui.engine.runs.context import Cancelled, GoalRun
 from bctui.engine.runs.events import BatchSent, RateLimitWait
 from bctui.engine.runs.faults import crash_point
@@ -90,8 +91,12 @@ class ExportBatch(list[dict[str, Any]]):
         return self.room
 
 
-# How each mapping finds its value (see `MappingPlan`).
-_PROPERTY, _PROFILE_ID, _SEGMENTS, _VIEWED, _PERMISSION, _STATIC = range(6)
+# How each mapping finds its value (see `MappingPlan`): a property sent as text, a number or an
+# array (values already of that type cost no call), or converted by its function.
+_SCALAR, _ARRAY, _PROPERTY, _PROFILE_ID, _SEGMENTS, _VIEWED, _PERMISSION, _STATIC = range(8)
+# The Python types a scalar mapping sends as they are.
+_AS_IS: Final = {"string": frozenset({str}), "number": frozenset({int, float})}
+_UNSENDABLE: Final[dict[str, Any]] = {}  # the attributes of a profile with a value problem
 _KINDS: Final = {"property": _PROPERTY, "profile_id": _PROFILE_ID, "segments": _SEGMENTS,
                  "interactions_viewed": _VIEWED, "permission_level": _PERMISSION}
 
@@ -99,9 +104,27 @@ _KINDS: Final = {"property": _PROPERTY, "profile_id": _PROFILE_ID, "segments": _
 class MappingPlan:
     """A goal's mappings and identifier rules, prepared once for the per-profile loop."""
 
-    def __init__(self, mappings: Iterable[ExportMapping], rules: IdentifierRules) -> None:
-        self.spec = tuple((m.braze, _KINDS.get(m.source, _STATIC), m.value) for m in mappings)
-        self.needs_viewed = any(kind == _VIEWED for _, kind, _ in self.spec)
+    def __init__(self, mappings: Iterable[ExportMapping], rules: IdentifierRules,
+                 types: Mapping[str, str] | None = None, inferred: Container[str] = ()) -> None:
+        # `types`: the JSON type of each property mapping by Braze attribute (`types.resolve`);
+        # one without a type yet sends one value as it is, several as an array.
+        types = types or {}
+        spec = []
+        for m in mappings:
+            kind = _KINDS.get(m.source, _STATIC)
+            convert: ty.Convert = ty.legacy
+            as_is: frozenset[type] = frozenset()
+            if kind == _PROPERTY and m.braze in types:
+                sends = types[m.braze]
+                convert = ty.converter(m.braze, sends, inferred=m.braze in inferred)
+                as_is = _AS_IS.get(sends, as_is)
+                kind = _ARRAY if sends == "array" else _SCALAR if as_is else _PROPERTY
+            spec.append((m.braze, kind, m.value, convert, as_is))
+        self.spec = tuple(spec)
+        # Text sent for another JSON value may be longer than its stored JSON (see size_bound).
+        self.retyped = frozenset(m.braze for m in mappings if types.get(m.braze) in ("string",
+                                                                                    "time"))
+        self.needs_viewed = any(kind == _VIEWED for _, kind, _, _, _ in self.spec)
         self.rules = tuple(tuple((pair.property, pair.braze, pair.label) for pair in group)
                            for group in rules)
         self.checks_external_id = any(braze == "external_id" for group in self.rules
@@ -121,10 +144,11 @@ class MappingPlan:
         fixed = len(b'{,"_update_existing_only":false}') + 1
         per_viewed = per_pid = 0
         names = sorted(segment_names)
-        for braze, kind, value in self.spec:
+        for braze, kind, value, _, _ in self.spec:
             fixed += len(dumps(braze)) + 2 + _SLACK
-            if kind == _PROPERTY:
-                uses[value] += 1
+            if kind <= _PROPERTY:
+                # Numbers as text gain their quotes, joined values a blank each: at most twice.
+                uses[value] += 2 if braze in self.retyped else 1
             elif kind == _PROFILE_ID:
                 per_pid += 6  # a control character is escaped as six bytes
                 fixed += 2
@@ -152,14 +176,25 @@ class MappingPlan:
                    viewed: list[str] | None, segments: list[str]) -> dict[str, Any]:
         """The Braze value of every mapped attribute (None when the profile has none).
 
-        A property with one value is sent as that value, with several as an array; segments
-        and viewed interactions are always arrays. `segments` must be sorted.
+        A property is sent as its mapping's type (`types`); segments and viewed interactions
+        are always arrays. `segments` must be sorted. Raises `types.ValueProblem` for a value
+        the type cannot send.
         """
         out: dict[str, Any] = {}
-        for braze, kind, value in self.spec:
-            if kind == _PROPERTY:
+        for braze, kind, value, convert, as_is in self.spec:
+            if kind == _SCALAR:  # one value already of the type is sent as it is
                 values = props.get(value)
-                out[braze] = None if not values else (values[0] if len(values) == 1 else values)
+                if values:
+                    first = values[0]
+                    out[braze] = (first if type(first) in as_is and len(values) == 1
+                                  else convert(values))
+                else:
+                    out[braze] = None
+            elif kind == _ARRAY:
+                out[braze] = props.get(value) or None
+            elif kind == _PROPERTY:
+                values = props.get(value)
+                out[braze] = convert(values) if values else None
             elif kind == _PROFILE_ID:
                 out[braze] = profile_id
             elif kind == _SEGMENTS:
@@ -308,6 +343,7 @@ class Exporter:
         assert gs.upper is not None
         self.resolved = self.last_seq = gs.cursor
         run.phase("selecting", "full resync" if run.full else f"changes after {gs.cursor}")
+        self._decide_types()
         self.retry_ids = set(st.failed_profiles(run.store, run.key, run.run_id))
         # Every profile with a failure row (this run's too): delivering one clears its row.
         self.has_failure_row = set(st.failed_profiles(run.store, run.key, run_id=""))
@@ -441,10 +477,17 @@ class Exporter:
                     if is_retry:
                         self.settled.dropped.append(profile_id)
                 else:
-                    attrs = attributes(profile_id, props, level,
-                                       loads(viewed_json) if needs_viewed else None,
-                                       [name for column, name in flags if row[column]])
-                    if last_attrs is None:  # never sent: every attribute that has a value
+                    try:
+                        attrs = attributes(profile_id, props, level,
+                                           loads(viewed_json) if needs_viewed else None,
+                                           [name for column, name in flags if row[column]])
+                    except ty.ValueProblem as exc:
+                        attrs = _UNSENDABLE
+                        rejected += 1
+                        self._value_problem(profile_id, str(exc))
+                    if attrs is _UNSENDABLE:
+                        changed = None
+                    elif last_attrs is None:  # never sent: every attribute that has a value
                         changed = {k: v for k, v in attrs.items() if v is not None}
                     elif (last_ids is not None and dumps(attrs, option=sort) == last_attrs
                           and dumps(ids, option=sort) == last_ids):
@@ -456,7 +499,9 @@ class Exporter:
                         if last_ids is not None and loads(last_ids) != ids:
                             previous = None  # Braze knows the profile as another user now
                         changed = changed_attributes(attrs, previous, everything=everything)
-                    if changed or is_retry:
+                    if changed is None:
+                        pass
+                    elif changed or is_retry:
                         points = len(changed)
                         # `changed` is a dict of its own: it becomes the object sent.
                         changed.update(ids)
@@ -518,6 +563,25 @@ class Exporter:
                 run.count("failed", rejected)
         if batch.planned:
             yield self._close(batch)
+
+    def _decide_types(self) -> None:
+        """The JSON type of each property mapping: the config's, else the one kept since the
+        goal's first run, when it was inferred from the data (a dry run infers without keeping)."""
+        run, goal = self.run, self.goal
+        decided = ty.resolve(run.store, run.key, goal.mappings, self.segment, save=not run.dry_run)
+        self.plan = MappingPlan(goal.mappings, goal.identifiers, decided.types, decided.inferred)
+        self.size_bound = self.plan.size_bound(s.name for s in self.all_segments)
+        if decided.new and not run.dry_run:  # said when kept, by the run that keeps them
+            run.log("attribute types inferred from the data, kept for later runs: "
+                    + ", ".join(f"{braze} {kind}" for braze, kind in decided.new.items())
+                    + ' (a mapping\'s type = "…" overrides)')
+
+    def _value_problem(self, profile_id: str, problem: str) -> None:
+        """A value its mapping's type cannot send: the profile is rejected, retried next run."""
+        self.settled.failed.append((profile_id, problem))
+        kind = problem.partition(":")[0]
+        self._warn_once(kind, f"profile {profile_id} not sent, {problem}; recorded as rejected "
+                        "and retried next run", f"profiles not sent ({kind})")
 
     def _row_pages(self) -> Iterable[tuple[list[tuple[Any, ...]], bool]]:
         """Pages of rows (see `rows.row_pages`) and whether they are retries; retries first."""

@@ -107,6 +107,19 @@ MIGRATIONS: Final = (
             schedule TEXT NOT NULL DEFAULT ''
         )""",
     ),
+    (
+        # The JSON type each property mapping of an export goal sends, decided at the goal's
+        # first run (explicit, or inferred from the data) and kept, so it never flips with the
+        # data; `property` is the property it was decided for (another one decides afresh).
+        """CREATE TABLE export_type (
+            goal_key TEXT NOT NULL,
+            braze TEXT NOT NULL,
+            property TEXT NOT NULL,
+            type TEXT NOT NULL,
+            decided_at REAL NOT NULL,
+            PRIMARY KEY (goal_key, braze)
+        ) WITHOUT ROWID""",
+    ),
 )
 
 RUNNING: Final = "RUNNING"
@@ -544,11 +557,29 @@ def failure_reasons(store: ProfileStore, key: str, limit: int = 20) -> list[tupl
     return [(r[0], r[1], r[2]) for r in rows.fetchall()]
 
 
+def export_types(store: ProfileStore, key: str) -> dict[str, tuple[str, str]]:
+    """The goal's kept mapping types: Braze attribute → (property, type)."""
+    rows = store.query("SELECT braze, property, type FROM export_type WHERE goal_key = ?", (key,))
+    return {r[0]: (r[1], r[2]) for r in rows.fetchall()}
+
+
+def save_export_types(tx: Transaction, key: str, types: Iterable[tuple[str, str, str]]) -> None:
+    """Keep these (Braze attribute, property, type) decisions for the goal."""
+    now = time.time()
+    tx.executemany(
+        "INSERT INTO export_type (goal_key, braze, property, type, decided_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (goal_key, braze) DO UPDATE SET "
+        "property = excluded.property, type = excluded.type, decided_at = excluded.decided_at",
+        [(key, braze, prop, kind, now) for braze, prop, kind in types],
+    )
+
+
 # -- renames ---------------------------------------------------------------------------------
 # A connection's and a goal's history is keyed by their names (run.connection, run_goal.goal)
 # and by goal_key(); a rename moves those keys, inside the caller's one transaction.
 
-GOAL_KEY_TABLES: Final = ("watermark", "import_job", "import_file", "export_sent", "export_failure")
+GOAL_KEY_TABLES: Final = ("watermark", "import_job", "import_file", "export_sent", "export_failure",
+                          "export_type")
 _KEY_SEPARATOR: Final = "\x1f"
 
 

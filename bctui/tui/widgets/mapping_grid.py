@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.widgets import Input, Label, Select
 
 from bctui.engine.models import EXPORT_SOURCES, ExportMapping, ImportMapping
+from bctui.engine.runs.types import NATURAL
 from bctui.store.merge import STRATEGIES
 from bctui.tui.widgets.goal_rows import Row, RowEditor
 from bctui.tui.widgets.goal_suggest import BrazeFieldSuggester, PropertySuggester
@@ -77,8 +78,9 @@ class MappingGrid(RowEditor):
                             ("braze", "Braze attribute"))  # fmt: skip
             self.FIELDS = ("source", "value", "braze")
             self.FOCUS_FIELD = "value"
+            # `type` rides along in the row (no field edits it yet), so editing keeps it.
             rows = [
-                {"source": m.source, "value": m.value, "braze": m.braze}
+                {"source": m.source, "value": m.value, "braze": m.braze, "type": m.type}
                 for m in mappings
                 if isinstance(m, ExportMapping)
             ]
@@ -116,7 +118,8 @@ class MappingGrid(RowEditor):
         source = row.get("source", "")
         value = row.get("value", "")
         shown = f'"{value}"' if source == "static" else value
-        return (source, shown, row.get("braze", ""))
+        kind = row.get("type", "")
+        return (source, shown, row.get("braze", "") + (f" ({kind})" if kind else ""))
 
     def new_row(self, after: Row | None) -> Row:
         if self.kind == "import":
@@ -150,6 +153,9 @@ class MappingGrid(RowEditor):
                 r["source"] or "property",
                 r["braze"].strip(),
                 r["value"] if r["source"] == "static" else r["value"].strip(),
+                # A type that only fitted the row's earlier source goes with it.
+                r.get("type", "") if r["source"] in ("property", "", None)
+                or r.get("type") == NATURAL.get(r["source"]) else "",
             )
             for r in self.rows
         )
