@@ -30,6 +30,7 @@ from bctui.braze import RetryPolicy, TrackResult, WaitEvent
 from bctui.braze.users import MAX_BODY_BYTES, MAX_EXTERNAL_ID_BYTES, track_batches
 from bctui.engine.clients import braze_client
 from bctui.engine.models import ExportGoal, ExportMapping, IdentifierRules
+from bctui.engine.runs import budget as bg
 from bctui.engine.runs import state as st
 from bctui.engine.runs.context import Cancelled, GoalRun
 from bctui.engine.runs.events import BatchSent, RateLimitWait
@@ -62,6 +63,7 @@ class Planned:
     profile_id: str
     first_time: bool  # never delivered to this goal before
     data_points: int
+    seq: int = 0  # its change sequence when planned (where a budget stops the watermark)
 
 
 class ExportBatch(list[dict[str, Any]]):
@@ -265,8 +267,10 @@ class Exporter:
         all_segments: tuple[SegmentDef, ...],
         *,
         concurrency: int = 512,
+        budget: bg.Budget | None = None,
     ) -> None:
         self.run = run
+        self.budget = budget
         self.goal = goal
         self.segment = segment
         self.needs_segments = any(m.source == "segments" for m in goal.mappings)
@@ -316,21 +320,30 @@ class Exporter:
             f"{self.total:,} profile{'s' if self.total != 1 else ''} to check"
             + (f" ({len(self.retry_ids):,} rejected last time, retried)" if self.retry_ids else "")
         )
+        batches: Iterable[ExportBatch] = self._plan()
+        cut = None
+        if self.budget is not None:  # plan first: what does not fit is not sent
+            cut = bg.plan_within(self, self.budget)
+            batches = cut.batches
         if run.dry_run:
-            for batch in self._plan():
+            for batch in batches:
                 self._count_delivered(batch.planned)
             self.run.progress(self.examined, self.total)
             self._sum_up_warnings()
+            if cut is not None:
+                bg.report(self, cut)
             return
         try:
             # What was last sent is written in the order profiles were created (their ids sort
             # so, for bctui's own ids), so the writer needs a small cache: memory stays flat.
             with fewer_collections(), run.store.page_cache(WRITER_CACHE_KIB):
-                asyncio.run(self._send_all())
+                asyncio.run(self._send_all(batches))
         finally:
             self._sum_up_warnings()
             self._checkpoint()  # keep what was delivered, whatever stopped the sending
-        self.resolved = gs.upper
+        self.resolved = gs.upper if cut is None or cut.watermark is None else cut.watermark
+        if cut is not None:
+            bg.report(self, cut)
         self._checkpoint(final=True)
         crash_point("export.completed")
 
@@ -342,7 +355,7 @@ class Exporter:
         ).fetchone()
         return int(row[0])
 
-    async def _send_all(self) -> None:
+    async def _send_all(self, batches: Iterable[ExportBatch]) -> None:
         braze = braze_client(
             self.run.connection,
             self.run.secrets,
@@ -363,7 +376,8 @@ class Exporter:
         try:
             async with braze as client:
                 # A request Braze refuses as a whole rejects its profiles; it does not end the goal.
-                results = track_batches(client, self._abatches(), concurrency=self.concurrency,
+                results = track_batches(client, self._abatches(batches),
+                                        concurrency=self.concurrency,
                                         refusals=True)
                 async with contextlib.aclosing(results):
                     async for batch, result in results:
@@ -400,8 +414,8 @@ class Exporter:
             )
         )
 
-    async def _abatches(self) -> AsyncIterator[ExportBatch]:
-        for batch in self._plan():
+    async def _abatches(self, batches: Iterable[ExportBatch]) -> AsyncIterator[ExportBatch]:
+        for batch in batches:
             batch.started = time.monotonic()
             yield batch
             await asyncio.sleep(0)
@@ -493,7 +507,8 @@ class Exporter:
                         if problem is None:
                             room -= size
                             batch.append(changed)
-                            batch.planned.append(Planned(profile_id, last_attrs is None, points))
+                            batch.planned.append(
+                                Planned(profile_id, last_attrs is None, points, seq))
                             batch.rows.append((profile_id, attrs, ids))
                             if len(batch) == BATCH_SIZE:
                                 yield self._close(batch)
