@@ -376,3 +376,47 @@ def test_repeated_days_and_issues_in_line_order() -> None:
     assert [i.line for i in issues] == sorted(i.line or 0 for i in issues)
     assert any(i.key == "connection[0].schedule.days[1]" and "twice" in i.message
                for i in issues)
+
+
+def test_budgets_parse_on_connections_and_export_goals() -> None:
+    text = BASE.replace('name = "Main"', 'name = "Main"\nmax_data_points = 1000\n'
+                        'on_budget = "partial"')
+    text = text.replace('name = "Out"', 'name = "Out"\nmax_data_points = 50')
+    conn = parse_config(text).connections[0]
+    assert (conn.max_data_points, conn.on_budget) == (1000, "partial")
+    out = conn.goal("Out")
+    assert isinstance(out, ExportGoal)
+    assert (out.max_data_points, out.on_budget) == (50, "refuse")
+    plain = parse_config(BASE).connections[0]
+    assert plain.max_data_points is None and plain.on_budget == "refuse"
+
+
+@pytest.mark.parametrize(
+    ("addition", "key", "words"),
+    [
+        ("max_data_points = 0", "max_data_points", 'export goal "Out": max_data_points must be '
+         "a positive whole number, got 0"),
+        ("max_data_points = -5", "max_data_points", "got -5"),
+        ("max_data_points = 2.5", "max_data_points", "got 2.5"),
+        ('max_data_points = "lots"', "max_data_points", "got a string"),
+        ("max_data_points = true", "max_data_points", "positive whole number"),
+        ('max_data_points = 10\non_budget = "some"', "on_budget", 'unknown value "some"'),
+        ('on_budget = "partial"', "on_budget", "no max_data_points beside it"),
+    ],
+)
+def test_invalid_budgets_name_the_goal_key_and_fix(addition: str, key: str, words: str) -> None:
+    issue = only_issue(BASE.replace('name = "Out"', f'name = "Out"\n{addition}'))
+    assert issue.key == f"connection[0].goal[1].{key}"
+    assert words in issue.message
+    assert issue.fix
+
+
+def test_an_invalid_connection_budget_names_the_connection() -> None:
+    issue = only_issue(BASE.replace('name = "Main"', 'name = "Main"\nmax_data_points = 0'))
+    assert issue.key == "connection[0].max_data_points"
+    assert issue.message.startswith('connection "Main": ') and "max_data_points = " in issue.fix
+
+
+def test_an_import_goal_takes_no_budget() -> None:
+    issue = only_issue(BASE.replace('name = "In"', 'name = "In"\nmax_data_points = 10'))
+    assert issue.key == "connection[0].goal[0].max_data_points"

@@ -13,7 +13,6 @@ import orjson
 import pytest
 import tomli_w
 from run_helpers import (
-    EVERYONE,
     Workspace,
     export_goal,
     fast_settings,
@@ -23,7 +22,6 @@ from run_helpers import (
 
 from bctui.engine.runs.budget import refused_only
 from bctui.engine.runs.events import LogLine
-from bctui.errors import ExitCode
 from bctui.sandbox import Sandbox, SimulatorSettings
 
 TWO = [source("property", "bc_a", "a"), source("property", "bc_b", "b")]  # 2 data points each
@@ -178,6 +176,29 @@ def test_a_budget_smaller_than_one_profile_sends_nothing_and_waits(tmp_path: Pat
     assert points_by_user(box) == dict.fromkeys(sorted(ids(0, 3)), 2)
 
 
+def test_a_cut_at_a_retried_profile_leaves_the_retries_and_the_delta(tmp_path: Path,
+                                                                      box: Sandbox) -> None:
+    mail = [*TWO, source("property", "email", "mail")]
+    ws = Workspace.create(tmp_path, box, [budget_goal(mappings=mail)])
+    records = profiles(4)
+    records[2]["mail"] = "not an e-mail"  # Braze rejects p002
+    ws.load(records)
+    assert goal_of(ws.run().summary)["failed"] == 1
+    watermark = ws.watermark()
+    assert set(ws.failures()) == {"p002"}
+    ws.load([{"_id": "p002", "mail": "dee@example.com"}, *profiles(2, 4)])
+    ws.write_config([budget_goal(2, "partial", mappings=mail)])
+
+    cut = ws.run()  # the retry of p002 comes first and costs 3: nothing fits
+
+    assert goal_of(cut.summary)["data_points"] == 0 and box.sim.user_count == 3
+    assert ws.watermark() == watermark and set(ws.failures()) == {"p002"}
+    ws.write_config([budget_goal(7, "partial", mappings=mail)])
+    assert goal_of(ws.run().summary)["data_points"] == 7
+    assert points_by_user(box) == dict.fromkeys(sorted(ids(0, 6)), 2) | {"u002": 3}
+    assert ws.watermark() == ws.max_seq() and not ws.failures()
+
+
 def two_goals(**budget: Any) -> list[dict[str, Any]]:
     """Goal "first" sends 2 data points per profile, goal "second" 1, to other attributes."""
     return [budget_goal(name="first", **budget),
@@ -280,21 +301,4 @@ def test_a_crash_mid_partial_run_then_reruns_stay_exact(
     assert {u["external_id"]: u["custom_attributes"] for u in box.sim.users} == {
         f"u{i:03d}": {"bc_a": f"a{i}", "bc_b": i} for i in range(200)}
     assert ws.watermark() == ws.max_seq() and not ws.failures()
-
-
-def test_runs_lists_data_points_and_the_exit_code_of_a_refusal(tmp_path: Path,
-                                                               box: Sandbox) -> None:
-    ws = Workspace.create(tmp_path, box, [budget_goal(3)], [EVERYONE])
-    ws.load(profiles(2))
-
-    code, summary = run_cli(ws)
-
-    assert code == ExitCode.BUDGET == 7
-    assert summary["state"] == "FAILED" and goal_of(summary)["budget"]["estimate"] == 4
-    ws.write_config([budget_goal(4)])
-    assert run_cli(ws)[0] == 0
-    listing = ws.cli("runs", "--json")
-    assert [orjson.loads(line)["data_points"] for line in listing.stdout.splitlines()] == [4, 0]
-    table = ws.cli("runs").stdout.splitlines()
-    assert "DATA POINTS" in table[0]
 
