@@ -22,6 +22,7 @@ from bctui.engine.runs.runner import (
     log_path,
     run_connection,
 )
+from bctui.engine.summary import run_budget_line
 from bctui.errors import BctuiError, ExitCode, UsageError
 from bctui.store import ProfileStore
 
@@ -195,6 +196,10 @@ def print_summary(summary: dict[str, Any]) -> None:
             ),
             rows,
         )
+    for name, goal in summary["goals"].items():
+        line = run_budget_line(name, goal)
+        if line:
+            print(f"budget: {line}")
 
 
 def runs(ctx: Context, args: argparse.Namespace) -> int:
