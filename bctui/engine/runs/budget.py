@@ -148,7 +148,7 @@ def plan_within(exporter: Exporter, budget: Budget) -> Cut:
     }
     gs.budget = info
     if found.first_left is None:
-        run.log(f"~{estimate:,} data points, within the budget ({budget.describe()})")
+        run.log(f"budget: ~{estimate:,} data points, within {budget.describe()}")
         return Cut(budget, found.kept, spent_before, estimate, None)
     if budget.on_budget != PARTIAL:
         info["outcome"] = REFUSED
