@@ -1,6 +1,10 @@
 """Data-point budgets (`max_data_points`, `on_budget`) of export goals and connections, against
 the Braze simulator: refusing sends nothing, partial sends at most the budget and the next run
-the rest, a connection's budget is shared in goal order, and a crash mid-way stays exact."""
+the rest, a connection's budget is shared in goal order, and a crash mid-way stays exact.
+
+Tests marked with the `passes` fixture run twice: with the batches that fit held by the first
+pass (one pass), and with a hold of 1 byte, so that a second pass plans them again to send them
+(two passes): the same deliveries, watermarks and counts either way."""
 
 from __future__ import annotations
 
@@ -20,8 +24,8 @@ from run_helpers import (
     source,
 )
 
-from bctui.engine.runs.budget import refused_only
-from bctui.engine.runs.events import LogLine
+from bctui.engine.runs.budget import HOLD_ENV, refused_only
+from bctui.engine.runs.events import Event, LogLine, PhaseChanged
 from bctui.sandbox import Sandbox, SimulatorSettings
 
 TWO = [source("property", "bc_a", "a"), source("property", "bc_b", "b")]  # 2 data points each
@@ -31,6 +35,25 @@ TWO = [source("property", "bc_a", "a"), source("property", "bc_b", "b")]  # 2 da
 def box(make_sandbox: Callable[..., Sandbox]) -> Sandbox:
     """An empty simulated workspace."""
     return make_sandbox(users=0, settings=fast_settings())
+
+
+TWO_PASSES = "planning it again to send it"  # what the log says when a second pass sends
+
+
+@pytest.fixture(params=["one pass", "two passes"])
+def passes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs in this process plan a budget in one pass, or (a hold of 1 byte) in two."""
+    if request.param == "two passes":
+        monkeypatch.setenv(HOLD_ENV, "1")
+    else:
+        monkeypatch.delenv(HOLD_ENV, raising=False)
+    return str(request.param)
+
+
+def second_passes(ws: Workspace, run_id: str) -> int:
+    """How many goals of a run planned a second pass to send."""
+    return sum(1 for e in ws.events(run_id)
+               if isinstance(e, LogLine) and TWO_PASSES in e.message)
 
 
 def profiles(count: int, start: int = 0, **extra: Any) -> list[dict[str, Any]]:
@@ -79,6 +102,7 @@ def warnings(ws: Workspace, run_id: str) -> list[str]:
             if isinstance(e, LogLine) and e.level == "warning"]
 
 
+@pytest.mark.usefixtures("passes")
 def test_refuse_sends_nothing_and_keeps_the_watermark(tmp_path: Path, box: Sandbox) -> None:
     ws = Workspace.create(tmp_path, box, [budget_goal()])
     ws.load(profiles(10))
@@ -118,7 +142,7 @@ def test_refuse_sends_nothing_and_keeps_the_watermark(tmp_path: Path, box: Sandb
     assert ws.watermark() == ws.max_seq()
 
 
-def test_partial_sends_the_budget_then_the_rest(tmp_path: Path, box: Sandbox) -> None:
+def test_partial_sends_the_budget_then_the_rest(tmp_path: Path, box: Sandbox, passes: str) -> None:
     # 200 profiles of 2 data points, every 7th below the permission minimum (skipped, 0 points):
     # 250 data points fill one whole request and 50 objects of the next.
     ws = Workspace.create(tmp_path, box, [budget_goal(250, "partial", all_attributes=True)])
@@ -139,7 +163,9 @@ def test_partial_sends_the_budget_then_the_rest(tmp_path: Path, box: Sandbox) ->
     first = ws.run()
 
     assert first.state == "FINISHED", first.error
+    assert second_passes(ws, first.run_id) == (passes == "two passes")
     assert goal_of(first.summary)["data_points"] == 250 == box.sim.stats["data_points"]
+    assert goal_of(first.summary)["checked"] == 200  # the second pass does not count twice
     assert goal_of(first.summary)["budget"]["outcome"] == "partial"
     assert any(w.startswith("budget reached: sent 250 of ~342 data points; the rest goes next "
                             "run") for w in warnings(ws, first.run_id))
@@ -176,6 +202,7 @@ def test_a_budget_smaller_than_one_profile_sends_nothing_and_waits(tmp_path: Pat
     assert points_by_user(box) == dict.fromkeys(sorted(ids(0, 3)), 2)
 
 
+@pytest.mark.usefixtures("passes")
 def test_a_cut_at_a_retried_profile_leaves_the_retries_and_the_delta(tmp_path: Path,
                                                                       box: Sandbox) -> None:
     mail = [*TWO, source("property", "email", "mail")]
@@ -205,6 +232,7 @@ def two_goals(**budget: Any) -> list[dict[str, Any]]:
             budget_goal(name="second", mappings=[source("property", "bc_c", "a")])]
 
 
+@pytest.mark.usefixtures("passes")
 def test_a_connection_budget_is_shared_in_goal_order(tmp_path: Path, box: Sandbox) -> None:
     ws = Workspace.create(tmp_path, box, two_goals())
     set_connection(ws, max_data_points=25, on_budget="partial")
@@ -246,6 +274,7 @@ def test_a_connection_budget_refuses_the_goal_that_does_not_fit(tmp_path: Path,
     assert ws.watermark("second") == 0
 
 
+@pytest.mark.usefixtures("passes")
 def test_the_tighter_of_goal_and_connection_budget_binds(tmp_path: Path, box: Sandbox) -> None:
     ws = Workspace.create(tmp_path, box, two_goals(limit=8, on_budget="partial"))
     set_connection(ws, max_data_points=100)

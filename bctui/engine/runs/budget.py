@@ -1,16 +1,23 @@
 """Data-point budgets of export goals: `max_data_points` on a goal or a connection.
 
-Braze bills every attribute written. With a budget, an export plans its delta into memory while
-the planned cost stays within the budget, and only counts the rest (keeping no objects): either
-everything fits and is sent as planned, or it does not, and the goal refuses to send anything
-(`on_budget = "refuse"`) or sends the planned prefix in change order and stops there
-(`on_budget = "partial"`), its watermark just below the first profile not sent, so that the next
-run sends the rest. A connection's budget is shared by its export goals in goal order.
+Braze bills every attribute written. With a budget, an export first plans its delta in change
+order, keeping the batches that fit the budget (packed as bytes) and counting the rest: either
+everything fits and is sent, or it does not, and the goal refuses to send anything
+(`on_budget = "refuse"`) or sends the prefix that fits and stops there (`on_budget =
+"partial"`), its watermark just below the first profile not sent, so that the next run sends the
+rest. A connection's budget is shared by its export goals in goal order.
+
+Memory stays bounded whatever the budget: what the first pass holds is capped (`HOLD_BYTES`).
+Past the cap it only counts, and when the goal may send, a second pass plans the same range of
+changes again (up to the goal's fixed upper change sequence) and sends as it plans, stopping at
+the budget. Small budgets take one pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import contextlib
+import os
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -26,6 +33,10 @@ if TYPE_CHECKING:
 WITHIN: Final = "within"
 PARTIAL: Final = "partial"
 REFUSED: Final = "refused"
+# What the first pass of a budgeted export may hold while it decides (packed batches: about 70
+# bytes a data point); past it, a second pass plans again what fits, so memory stays bounded.
+HOLD_BYTES: Final = 32 * 1024 * 1024
+HOLD_ENV: Final = "BCTUI_BUDGET_HOLD_BYTES"
 FIX: Final = (
     'raise max_data_points, set on_budget = "partial" (it sends up to the budget now and the '
     "rest next run), or narrow the goal's segment"
@@ -76,45 +87,58 @@ class Cut:
     """A delta planned against a budget: the batches to send and where the goal stops."""
 
     budget: Budget
-    batches: list[ExportBatch]
+    batches: Iterator[ExportBatch]
     spent_before: int  # the goal's data points in this run before this pass (a resumed run)
     estimate: int  # what the whole delta costs, `spent_before` included
     watermark: int | None  # where the watermark stops; None when the whole delta fits
+    fitted: _Fit  # what fits: counted for a dry run, which keeps no batches
 
 
 @dataclass
 class _Fit:
-    kept: list[ExportBatch]
-    points: int  # data points of the kept objects
-    total: int  # data points of every object planned
-    first_left: Planned | None  # the first profile not kept
+    """A pass of `fit`: what fits in `room` and what the pass planned in all."""
+
+    room: int
+    points: int = 0  # data points of the objects that fit
+    objects: int = 0  # objects that fit
+    created: int = 0  # of them, those never delivered to the goal before
+    total: int = 0  # data points of every object planned
+    first_left: Planned | None = None  # the first profile that does not fit
+    cut: int = 0  # the number of the batch it is in
+    cut_kept: bool = False  # whether the objects before it in that batch are kept
 
 
-def fit(batches: Iterable[ExportBatch], room: int,
-        tick: Callable[[], None] = lambda: None) -> _Fit:
-    """Keep batches while their objects' data points fit in `room`, cutting the batch that
-    overflows at its first object that does not fit; count the rest without keeping it."""
-    kept: list[ExportBatch] = []
-    points = total = 0
-    first_left: Planned | None = None
-    for batch in batches:
-        costs = [planned.data_points for planned in batch.planned]
-        total += sum(costs)
-        if first_left is None:
-            take = 0
-            for cost in costs:
-                if points + cost > room:
-                    break
-                points += cost
-                take += 1
-            if take < len(costs):
-                first_left = batch.planned[take]
-                if take:
-                    kept.append(_truncate(batch, take))
-            else:
-                kept.append(batch)
-        tick()
-    return _Fit(kept, points, total, first_left)
+def fit(batches: Generator[ExportBatch, None, None], found: _Fit, *, count_rest: bool,
+        on_cut: Callable[[_Fit], None] = lambda found: None,
+        tick: Callable[[], None] = lambda: None) -> Iterator[ExportBatch]:
+    """Yield batches while their objects' data points fit in `found.room`, the batch that
+    overflows cut at its first object that does not fit (`on_cut` is told before it is
+    yielded); then count the rest without yielding it (`count_rest`), or stop planning."""
+    with contextlib.closing(batches):
+        for batch in batches:
+            costs = [planned.data_points for planned in batch.planned]
+            found.total += sum(costs)
+            if found.first_left is None:
+                points, take = found.points, 0
+                for cost in costs:
+                    if points + cost > found.room:
+                        break
+                    points += cost
+                    take += 1
+                found.points = points
+                found.objects += take
+                found.created += sum(1 for planned in batch.planned[:take] if planned.first_time)
+                if take < len(costs):
+                    found.first_left = batch.planned[take]
+                    found.cut, found.cut_kept = batch.number, take > 0
+                    on_cut(found)
+                    if take:
+                        yield _truncate(batch, take)
+                    if not count_rest:
+                        return
+                else:
+                    yield batch
+            tick()
 
 
 def _truncate(batch: ExportBatch, take: int) -> ExportBatch:
@@ -127,16 +151,41 @@ def _truncate(batch: ExportBatch, take: int) -> ExportBatch:
     return batch
 
 
-def plan_within(exporter: Exporter, budget: Budget) -> Cut:
+def hold_limit(given: int | None = None) -> int:
+    """The bytes a budget's first pass may hold: `given`, else $BCTUI_BUDGET_HOLD_BYTES, else
+    HOLD_BYTES."""
+    if given is not None:
+        return given
+    text = os.environ.get(HOLD_ENV, "").strip()
+    return int(text) if text.isdigit() else HOLD_BYTES
+
+
+def plan_within(exporter: Exporter, budget: Budget, hold: int = HOLD_BYTES) -> Cut:
     """Plan the exporter's delta against `budget`: the batches to send, or BudgetExceeded when
-    the goal refuses (nothing is sent and its watermark stays)."""
+    the goal refuses (nothing is sent and its watermark stays).
+
+    The first pass holds the batches that fit, packed, while they take at most `hold` bytes,
+    and counts the whole delta. When they took more before the pass could decide, it lets go
+    of them, and the batches come from a second pass over the same range of changes
+    (`_second_pass`), which stops at the budget. A dry run holds nothing: it only counts.
+    """
     run = exporter.run
     gs = run.state
     spent_before = gs.data_points
-    room = max(0, budget.limit - spent_before)
     start = gs.cursor or 0
     run.phase("estimating", f"data points against a budget of {budget.limit:,}")
-    found = fit(exporter._plan(), room, lambda: run.progress(exporter.examined, exporter.total))
+    found = _Fit(max(0, budget.limit - spent_before))
+    limit = 0 if run.dry_run else hold
+    held: list[ExportBatch] | None = []
+    size = 0
+    for batch in fit(exporter._plan(), found, count_rest=True,
+                     tick=lambda: run.progress(exporter.examined, exporter.total)):
+        if held is not None:
+            size += batch.pack()
+            if size <= limit:
+                held.append(batch)
+            else:
+                held = None  # over what may be held: the rest is only counted
     estimate = spent_before + found.total
     info: dict[str, Any] = {
         "max_data_points": budget.max_data_points,
@@ -149,8 +198,7 @@ def plan_within(exporter: Exporter, budget: Budget) -> Cut:
     gs.budget = info
     if found.first_left is None:
         run.log(f"budget: ~{estimate:,} data points, within {budget.describe()}")
-        return Cut(budget, found.kept, spent_before, estimate, None)
-    if budget.on_budget != PARTIAL:
+    elif budget.on_budget != PARTIAL:
         info["outcome"] = REFUSED
         sent = "would be sent" if run.dry_run else "was sent"
         raise BudgetExceeded(
@@ -159,18 +207,63 @@ def plan_within(exporter: Exporter, budget: Budget) -> Cut:
             where=f'export goal "{run.name}"',
             fix=FIX,
         )
-    info["outcome"] = PARTIAL
+    else:
+        info["outcome"] = PARTIAL
+    if held is not None or run.dry_run:
+        watermark = None if found.first_left is None else _stop_at(exporter, found, start)
+        return Cut(budget, _unpacked(held or []), spent_before, estimate, watermark, found)
+    run.log(f"budget: what fits took more than {limit:,} bytes to hold; planning it again to "
+            f"send it (changes {start} to {gs.upper})")
+    cut = Cut(budget, iter(()), spent_before, estimate, None, _Fit(found.room))
+    cut.batches = _second_pass(exporter, cut, start)
+    return cut
+
+
+def _unpacked(held: list[ExportBatch]) -> Iterator[ExportBatch]:
+    """The held batches, each unpacked as it goes out (and let go of once sent)."""
+    held.reverse()
+    while held:
+        batch = held.pop()
+        batch.unpack()
+        yield batch
+
+
+def _second_pass(exporter: Exporter, cut: Cut, start: int) -> Iterator[ExportBatch]:
+    """The batches that fit, planned again over the first pass's range of changes (up to the
+    goal's fixed upper change sequence: a profile changed since has moved past it, and goes
+    next run), stopping at the first object that does not fit."""
+    run = exporter.run
+
+    def stop(found: _Fit) -> None:
+        cut.watermark = _stop_at(exporter, found, start)
+
+    yield from fit(exporter.replan(), cut.fitted, count_rest=False, on_cut=stop)
+    info = run.state.budget
+    assert info is not None
+    if cut.watermark is None:
+        info["outcome"] = WITHIN  # what did not fit has changed since the estimate
+    elif info["outcome"] != PARTIAL:
+        # A profile rejected last time, changed since the estimate, now costs more: the goal
+        # stops at its budget rather than spend past it.
+        info["outcome"] = PARTIAL
+        run.log("budget: the delta grew after the estimate; sending stopped at the budget, "
+                "the rest goes next run", "warning")
+
+
+def _stop_at(exporter: Exporter, found: _Fit, start: int) -> int:
+    """Where the watermark stops when `found.first_left` is the first profile not sent: the
+    batches from the cut on are not sent (the cut one only its kept prefix), and none of the
+    batches settles the watermark past it."""
     first = found.first_left
+    assert first is not None
     # Retries come before the delta: when the first profile left is one, none of the delta is
     # sent. The retries left keep their failure rows, so the next run retries them.
     watermark = start if first.profile_id in exporter.retry_ids else first.seq - 1
-    keep = {batch.number for batch in found.kept}
-    exporter.unresolved = {number: min(upto, watermark)
-                           for number, upto in exporter.unresolved.items() if number in keep}
-    for batch in found.kept:
-        batch.upto = min(batch.upto, watermark)
+    exporter.unresolved = {
+        number: min(upto, watermark) for number, upto in exporter.unresolved.items()
+        if number < found.cut or (number == found.cut and found.cut_kept)}
     exporter.resolved = min(exporter.resolved, watermark)
-    return Cut(budget, found.kept, spent_before, estimate, watermark)
+    return watermark
 
 
 def report(exporter: Exporter, cut: Cut) -> None:

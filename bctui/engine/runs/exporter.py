@@ -19,7 +19,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -82,6 +82,23 @@ class ExportBatch(list[dict[str, Any]]):
         self.started = 0.0
         self.room = BODY_ROOM  # bytes left after the objects measured exactly (`measured`)
         self.measured = 0
+        self.packed = self.packed_planned = b""  # see `pack`
+
+    def pack(self) -> int:
+        """Hold the objects, and what records their delivery, as bytes (until `unpack`); the
+        bytes the batch now holds."""
+        self.packed = orjson.dumps(self)
+        self.packed_planned = orjson.dumps(
+            [(p.profile_id, p.first_time, p.data_points, p.seq) for p in self.planned])
+        self.clear()
+        self.planned = []
+        return len(self.packed) + len(self.packed_planned) + len(self.sent) + _BATCH_OVERHEAD
+
+    def unpack(self) -> None:
+        """The objects again, ready to send."""
+        self.extend(orjson.loads(self.packed))
+        self.planned = [Planned(*row) for row in orjson.loads(self.packed_planned)]
+        self.packed = self.packed_planned = b""
 
     def measure(self) -> int:
         """The bytes left in the request body, measuring the objects only estimated so far."""
@@ -90,6 +107,10 @@ class ExportBatch(list[dict[str, Any]]):
             self.room -= sum(len(dumps(obj)) + 1 for obj in self[self.measured:])
             self.measured = len(self)
         return self.room
+
+
+# What a packed batch takes beside its bytes (the objects holding them).
+_BATCH_OVERHEAD: Final = 512
 
 
 # How each mapping finds its value (see `MappingPlan`).
@@ -268,9 +289,11 @@ class Exporter:
         *,
         concurrency: int = 512,
         budget: bg.Budget | None = None,
+        budget_hold: int = bg.HOLD_BYTES,
     ) -> None:
         self.run = run
         self.budget = budget
+        self.budget_hold = budget_hold  # see `budget.plan_within`
         self.goal = goal
         self.segment = segment
         self.needs_segments = any(m.source == "segments" for m in goal.mappings)
@@ -298,6 +321,7 @@ class Exporter:
         self.has_failure_row: set[str] = set()
         self.resolved = 0  # every profile up to this change sequence is delivered or rejected
         self.last_seq = 0  # the change sequence of the last delta profile examined
+        self.replaying = False  # planning again what was counted already (see `replan`)
 
     # -- the goal ------------------------------------------------------------------------------
 
@@ -323,9 +347,14 @@ class Exporter:
         batches: Iterable[ExportBatch] = self._plan()
         cut = None
         if self.budget is not None:  # plan first: what does not fit is not sent
-            cut = bg.plan_within(self, self.budget)
+            cut = bg.plan_within(self, self.budget, self.budget_hold)
             batches = cut.batches
         if run.dry_run:
+            if cut is not None:  # it only counted what fits
+                fitted = cut.fitted
+                run.count("created", fitted.created)
+                run.count("updated", fitted.objects - fitted.created)
+                gs.data_points += fitted.points
             for batch in batches:
                 self._count_delivered(batch.planned)
             self.run.progress(self.examined, self.total)
@@ -346,6 +375,15 @@ class Exporter:
             bg.report(self, cut)
         self._checkpoint(final=True)
         crash_point("export.completed")
+
+    def replan(self) -> Generator[ExportBatch, None, None]:
+        """`_plan` again over the same changes, for its batches only: the pass before counted
+        the profiles, recorded their rejections and said its warnings, and sent none of its
+        batches."""
+        self.unresolved.clear()
+        self.resolved = self.last_seq = self.run.state.cursor or 0
+        self.replaying = True
+        return self._plan()
 
     def _count_delta(self, since: int, upper: int) -> int:
         sql, params = segment_sql(self.segment, correlated=True)
@@ -422,7 +460,7 @@ class Exporter:
 
     # -- planning ------------------------------------------------------------------------------
 
-    def _plan(self) -> Iterable[ExportBatch]:
+    def _plan(self) -> Generator[ExportBatch, None, None]:
         """Batches in change order: first the profiles rejected last time, then the delta.
 
         The hot loop of an export: it works on raw rows, decodes only the properties (and the
@@ -437,6 +475,7 @@ class Exporter:
         flags = self.segment_flags
         per_props, per_viewed, per_pid, fixed = self.size_bound
         check_external_id = plan.checks_external_id
+        replaying = self.replaying
         batch = self._new_batch()
         room = batch.room  # bytes left in the request body, by the bound or exactly
         for rows, is_retry in self._row_pages():
@@ -452,7 +491,7 @@ class Exporter:
                     ids = identifiers(props)
                 if ids is None:
                     skipped += 1
-                    if is_retry:
+                    if is_retry and not replaying:
                         self.settled.dropped.append(profile_id)
                 else:
                     attrs = attributes(profile_id, props, level,
@@ -516,15 +555,18 @@ class Exporter:
                                 room = batch.room
                             continue
                         rejected += 1
-                        self.settled.failed.append((profile_id, problem))
-                        kind = problem.partition(":")[0]
-                        self._warn_once(kind, f"profile {profile_id} not sent, {problem}; "
-                                        "recorded as rejected and retried next run",
-                                        f"profiles not sent ({kind})")
+                        if not replaying:
+                            self.settled.failed.append((profile_id, problem))
+                            kind = problem.partition(":")[0]
+                            self._warn_once(kind, f"profile {profile_id} not sent, {problem}; "
+                                            "recorded as rejected and retried next run",
+                                            f"profiles not sent ({kind})")
                     else:
                         unchanged += 1
                 if not is_retry and not batch.planned and not self.unresolved:
                     self.resolved = max(self.resolved, seq)
+            if replaying:
+                continue
             self.examined += len(rows)
             run.count("checked", len(rows))
             run.count("skipped", skipped)
@@ -551,7 +593,8 @@ class Exporter:
                 found.update(row[0] for row in rows)
                 yield rows, True
             # No longer a profile, or no longer in the segment: nothing to retry.
-            self.settled.dropped.extend(pid for pid in chunk if pid not in found)
+            if not self.replaying:
+                self.settled.dropped.extend(pid for pid in chunk if pid not in found)
         pages = row_pages(run.store, segment=self.segment, since_seq=gs.cursor or 0,
                           until_seq=gs.upper, segments_of=self.all_segments, joined=joined,
                           page=LOOKUP_PAGE)

@@ -55,6 +55,9 @@ class RunOptions:
     # run is resumed first, that one keeps its own id and the asked run gets this one after it.
     run_id: str | None = None
     started_by: str = "cli"  # one of state.STARTED_BY: cli | ui | scheduler
+    # What a budgeted export's first pass may hold (`budget.hold_limit`: by default
+    # $BCTUI_BUDGET_HOLD_BYTES or budget.HOLD_BYTES).
+    budget_hold_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -464,7 +467,7 @@ class _Run:
         segment = self.config.segment(goal.segment)
         if segment is None:  # validation guarantees it; kept for a config edited mid-run
             raise BctuiError(f'export goal "{goal.name}" names no existing segment')
-        from bctui.engine.runs.budget import goal_budget
+        from bctui.engine.runs.budget import goal_budget, hold_limit
 
         # A connection's budget is shared in goal order: what the export goals before this one
         # spent (or, in a dry run, would send), the next cannot.
@@ -479,6 +482,7 @@ class _Run:
             self.config.segments,
             concurrency=self.options.concurrency,
             budget=goal_budget(self.conn, goal, spent),
+            budget_hold=hold_limit(self.options.budget_hold_bytes),
         )
 
     def _save(self, run: GoalRun) -> None:
