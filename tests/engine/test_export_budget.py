@@ -293,35 +293,41 @@ def crashing_settings() -> SimulatorSettings:
     return fast_settings(latency_ms=100.0)
 
 
-def run_cli(ws: Workspace, crash_at: str | None = None) -> tuple[int, dict[str, Any]]:
-    """`bctui run c --json --concurrency 1`; its exit code and summary (empty when killed)."""
-    env = {"BCTUI_CRASH_AT": crash_at} if crash_at else None
+def run_cli(ws: Workspace, crash_at: str | None = None,
+            hold: str | None = None) -> tuple[int, dict[str, Any]]:
+    """`bctui run c --json --concurrency 1`; its exit code and summary (empty when killed);
+    `hold`: $BCTUI_BUDGET_HOLD_BYTES."""
+    env = {"BCTUI_CRASH_AT": crash_at} if crash_at else {}
+    if hold is not None:
+        env[HOLD_ENV] = hold
     proc = ws.cli("run", "c", "--json", "--concurrency", "1", env=env)
     return proc.returncode, orjson.loads(proc.stdout) if proc.stdout.strip() else {}
 
 
+@pytest.mark.parametrize("hold", [None, "1"], ids=["one pass", "two passes"])
 def test_a_crash_mid_partial_run_then_reruns_stay_exact(
-        tmp_path: Path, make_sandbox: Callable[..., Sandbox]) -> None:
+        tmp_path: Path, make_sandbox: Callable[..., Sandbox], hold: str | None) -> None:
     box = make_sandbox(users=0, settings=crashing_settings())
     ws = Workspace.create(tmp_path, box, [budget_goal(250, "partial")])
     ws.load(profiles(200))
 
     # Killed once the first request (75 profiles) was answered, before any checkpoint.
-    code, _ = run_cli(ws, "export.batch_settled:1")
+    code, _ = run_cli(ws, "export.batch_settled:1", hold)
     assert code == -9
     assert box.sim.user_count == 75
     killed = ws.runs()[0].id
 
-    code, resumed = run_cli(ws)
+    code, resumed = run_cli(ws, hold=hold)
 
     assert code == 0 and resumed["id"] == killed and resumed["state"] == "FINISHED"
+    assert second_passes(ws, killed) == (2 if hold else 0)  # the killed run's, and its own
     assert goal_of(resumed)["data_points"] == 250
     # The first request's profiles were sent again (the crash lost their record: documented);
     # the budget stopped the resumed run after p124.
     assert points_by_user(box) == {**dict.fromkeys(sorted(ids(0, 75)), 4),
                                    **dict.fromkeys(sorted(ids(75, 125)), 2)}
 
-    code, rest = run_cli(ws)
+    code, rest = run_cli(ws, hold=hold)
 
     assert code == 0 and rest["id"] != killed
     assert goal_of(rest)["data_points"] == 150
@@ -331,3 +337,85 @@ def test_a_crash_mid_partial_run_then_reruns_stay_exact(
         f"u{i:03d}": {"bc_a": f"a{i}", "bc_b": i} for i in range(200)}
     assert ws.watermark() == ws.max_seq() and not ws.failures()
 
+
+
+def change_when_sending(ws: Workspace, records: list[dict[str, Any]]) -> Callable[[Event], None]:
+    """A run listener that writes `records` to the store when the goal starts sending: after
+    the first pass planned the delta, before the second plans it again."""
+    done: list[bool] = []
+
+    def listener(event: Event) -> None:
+        if isinstance(event, PhaseChanged) and event.phase == "sending" and not done:
+            done.append(True)
+            ws.load(records)
+
+    return listener
+
+
+def test_a_profile_changed_between_the_passes_goes_next_run(tmp_path: Path,
+                                                            box: Sandbox) -> None:
+    # all_attributes: a profile sent twice would cost its 2 data points twice.
+    ws = Workspace.create(tmp_path, box, [budget_goal(250, "partial", all_attributes=True)])
+    ws.load(profiles(200))
+    upper = ws.max_seq()
+
+    first = ws.run(budget_hold_bytes=1,
+                   listener=change_when_sending(ws, [{"_id": "p010", "a": "changed"}]))
+
+    assert first.state == "FINISHED", first.error
+    assert second_passes(ws, first.run_id) == 1
+    assert ws.max_seq() == upper + 1  # p010 moved past the run's upper change sequence
+    # The second pass stops at the budget: p010 left the range, so the 125 profiles that fit
+    # are p000-p009 and p011-p125.
+    assert goal_of(first.summary)["data_points"] == 250 == box.sim.stats["data_points"]
+    assert points_by_user(box) == dict.fromkeys(sorted(ids(0, 126) - {"u010"}), 2)
+    with ws.store() as store:
+        p126 = store.query("SELECT seq FROM profile WHERE id = 'p126'").fetchone()[0]
+    assert ws.watermark() == p126 - 1
+
+    rest = ws.run(budget_hold_bytes=1)
+
+    assert goal_of(rest.summary)["data_points"] == 150
+    assert points_by_user(box) == dict.fromkeys(sorted(ids(0, 200)), 2)
+    assert next(u for u in box.sim.users if u["external_id"] == "u010")[
+        "custom_attributes"]["bc_a"] == "changed"
+    assert ws.watermark() == ws.max_seq() and not ws.failures()
+
+
+def test_a_delta_that_fits_in_two_passes_leaves_a_change_since_for_next_run(
+        tmp_path: Path, box: Sandbox) -> None:
+    ws = Workspace.create(tmp_path, box, [budget_goal(1000, all_attributes=True)])
+    ws.load(profiles(100))
+    upper = ws.max_seq()
+
+    first = ws.run(budget_hold_bytes=1,
+                   listener=change_when_sending(ws, [{"_id": "p003", "a": "changed"}]))
+
+    assert first.state == "FINISHED", first.error
+    assert second_passes(ws, first.run_id) == 1
+    assert goal_of(first.summary)["budget"]["outcome"] == "within"
+    assert goal_of(first.summary)["data_points"] == 198
+    assert points_by_user(box) == dict.fromkeys(sorted(ids(0, 100) - {"u003"}), 2)
+    assert ws.watermark() == upper  # the fixed upper bound: p003's change is past it
+
+    second = ws.run(budget_hold_bytes=1)
+
+    assert goal_of(second.summary)["data_points"] == 2 and goal_of(second.summary)["checked"] == 1
+    assert points_by_user(box) == dict.fromkeys(sorted(ids(0, 100)), 2)
+    assert ws.watermark() == ws.max_seq()
+
+
+def test_a_large_hold_takes_one_pass_and_a_small_one_two(tmp_path: Path, box: Sandbox) -> None:
+    # 300 profiles of 2 data points in 4 requests: about 30 KB packed.
+    ws = Workspace.create(tmp_path, box, [budget_goal(1000)])
+    ws.load(profiles(300))
+    one = ws.run(dry_run=True, budget_hold_bytes=10**9)
+    assert second_passes(ws, one.run_id) == 0  # a dry run never plans twice
+    two = ws.run(budget_hold_bytes=10_000)
+    assert second_passes(ws, two.run_id) == 1
+    assert goal_of(two.summary)["data_points"] == 600 == goal_of(one.summary)["data_points"]
+    ws.load([{"_id": f"p{i:03d}", "a": "again"} for i in range(300)])
+    held = ws.run(budget_hold_bytes=10**9)
+    assert second_passes(ws, held.run_id) == 0
+    assert goal_of(held.summary)["data_points"] == 300
+    assert box.sim.stats["data_points"] == 900
