@@ -13,6 +13,7 @@ Columns: s (the goal's own seconds), wall s, CPU-s, peak RSS (largest process; t
 its processes, sampled), passes, data points sent, the sandbox's CPU-s, cores busy.
 
     python bench/budget.py [--profiles 200000] [--latency-ms 0] [--repeat 1] [--hold BYTES]
+                           [--only none partial refuse fits]
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def cases(n: int) -> list[tuple[str, int | None, str]]:
     total = n * ATTRIBUTES
     return [
         ("none", None, ""),
+        (f"{total // 10:,} partial", total // 10, "partial"),  # held in one pass
         (f"{total // 2:,} partial", total // 2, "partial"),
         (f"{total // 2:,} refuse", total // 2, "refuse"),
         (f"{total:,} fits", total, "refuse"),
@@ -56,10 +58,20 @@ def passes(log: Path) -> int:
     return 2 if TWO_PASSES in log.read_text(errors="replace") else 1
 
 
+def phases(log: Path) -> list[str]:
+    """Each phase of the export and the seconds it started at, from the run log."""
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    start = events[0]["ts"]
+    return [f"{e['phase']} {e['ts'] - start:.1f}" for e in events if e["type"] == "phase"] + [
+        f"end {events[-1]['ts'] - start:.1f}"]
+
+
 def measure(table: Table, root: Path, template: Path, n: int, latency: float,
-            hold: int | None) -> None:
+            hold: int | None, only: list[str]) -> None:
     """Every budget case at one latency; rows added to `table`."""
     for label, limit, on_budget in cases(n):
+        if only and not any(word in label for word in only):
+            continue
         with Sandbox(0, latency) as box:
             workspace = Workspace(root / f"run-{len(table.rows)}", box)
             workspace.use_state(template)
@@ -84,6 +96,7 @@ def measure(table: Table, root: Path, template: Path, n: int, latency: float,
             row["passes"] = passes(Path(summary["log"])) if limit is not None else 1
             row["data points"] = sent
             table.add(f"budget {label}, {latency:g} ms", row)
+            print("  phases: " + ", ".join(phases(Path(summary["log"]))), file=sys.stderr)
 
 
 def main() -> int:
@@ -92,6 +105,8 @@ def main() -> int:
     common_arguments(parser, profiles=200_000, latencies=(0.0,), repeat=1)
     parser.add_argument("--hold", type=int, default=None,
                         help="bytes a budget's first pass may hold (default bctui's)")
+    parser.add_argument("--only", nargs="*", default=[],
+                        help="run only the cases whose label has one of these words")
     args = parser.parse_args()
     print(machine(), flush=True)
     for n in args.profiles:
@@ -102,7 +117,7 @@ def main() -> int:
             for repeat in range(args.repeat):
                 for latency in args.latency_ms:
                     print(f"run {repeat + 1}, {latency:g} ms…", file=sys.stderr, flush=True)
-                    measure(table, root, template, n, latency, args.hold)
+                    measure(table, root, template, n, latency, args.hold, args.only)
         table.print()
     return 0
 
