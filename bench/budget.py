@@ -23,8 +23,17 @@ import json
 import sys
 from pathlib import Path
 
-from harness import Sandbox, Table, Workspace, common_arguments, export_records, figures, machine
-from harness import scratch, write_jsonl
+from harness import (
+    Sandbox,
+    Table,
+    Workspace,
+    common_arguments,
+    export_records,
+    figures,
+    machine,
+    scratch,
+    write_jsonl,
+)
 
 ATTRIBUTES = 10  # data points per new profile
 TWO_PASSES = "planning it again to send it"  # the log line of a second pass

@@ -175,14 +175,13 @@ def plan_within(exporter: Exporter, budget: Budget, hold: int = HOLD_BYTES) -> C
     start = gs.cursor or 0
     run.phase("estimating", f"data points against a budget of {budget.limit:,}")
     found = _Fit(max(0, budget.limit - spent_before))
-    limit = 0 if run.dry_run else hold
-    held: list[ExportBatch] | None = []
+    held: list[ExportBatch] | None = None if run.dry_run else []
     size = 0
     for batch in fit(exporter._plan(), found, count_rest=True,
                      tick=lambda: run.progress(exporter.examined, exporter.total)):
         if held is not None:
             size += batch.pack()
-            if size <= limit:
+            if size <= hold:
                 held.append(batch)
             else:
                 held = None  # over what may be held: the rest is only counted
@@ -212,7 +211,7 @@ def plan_within(exporter: Exporter, budget: Budget, hold: int = HOLD_BYTES) -> C
     if held is not None or run.dry_run:
         watermark = None if found.first_left is None else _stop_at(exporter, found, start)
         return Cut(budget, _unpacked(held or []), spent_before, estimate, watermark, found)
-    run.log(f"budget: what fits took more than {limit:,} bytes to hold; planning it again to "
+    run.log(f"budget: what fits took more than {hold:,} bytes to hold; planning it again to "
             f"send it (changes {start} to {gs.upper})")
     cut = Cut(budget, iter(()), spent_before, estimate, None, _Fit(found.room))
     cut.batches = _second_pass(exporter, cut, start)
