@@ -185,6 +185,7 @@ def plan_within(exporter: Exporter, budget: Budget, hold: int = HOLD_BYTES) -> C
                 held.append(batch)
             else:
                 held = None  # over what may be held: the rest is only counted
+                exporter.counting_only = True
     estimate = spent_before + found.total
     info: dict[str, Any] = {
         "max_data_points": budget.max_data_points,

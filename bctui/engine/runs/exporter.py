@@ -322,6 +322,7 @@ class Exporter:
         self.resolved = 0  # every profile up to this change sequence is delivered or rejected
         self.last_seq = 0  # the change sequence of the last delta profile examined
         self.replaying = False  # planning again what was counted already (see `replan`)
+        self.counting_only = False  # no batch planned now is sent: skip recording what it sends
 
     # -- the goal ------------------------------------------------------------------------------
 
@@ -382,7 +383,7 @@ class Exporter:
         batches."""
         self.unresolved.clear()
         self.resolved = self.last_seq = self.run.state.cursor or 0
-        self.replaying = True
+        self.replaying, self.counting_only = True, False
         return self._plan()
 
     def _count_delta(self, since: int, upper: int) -> int:
@@ -613,7 +614,7 @@ class Exporter:
         # before it are.
         batch.upto = max(self.last_seq if upto is None else upto, self.resolved)
         self.unresolved[batch.number] = batch.upto
-        if not self.run.dry_run:
+        if not self.run.dry_run and not self.counting_only:
             batch.sent = st.encode_sent(batch.rows)
         batch.rows = []
         return batch
