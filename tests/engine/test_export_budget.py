@@ -419,3 +419,36 @@ def test_a_large_hold_takes_one_pass_and_a_small_one_two(tmp_path: Path, box: Sa
     assert second_passes(ws, held.run_id) == 0
     assert goal_of(held.summary)["data_points"] == 300
     assert box.sim.stats["data_points"] == 900
+
+
+def test_a_retry_grown_between_the_passes_stops_at_the_budget(tmp_path: Path,
+                                                               box: Sandbox) -> None:
+    mail = [*TWO, source("property", "email", "mail")]
+    ws = Workspace.create(tmp_path, box, [budget_goal(mappings=mail)])
+    ws.load([*profiles(2), member("p002", ext="u002", a="a2", mail="not an e-mail")])
+    ws.run()
+    assert set(ws.failures()) == {"p002"}  # Braze rejected it: retried first next time
+    # The retry costs 2 (a, mail) and the delta 4 (p003, p004): 6 fits a budget of 6.
+    ws.load([{"_id": "p002", "mail": "dee@example.com"}, *profiles(2, 3)])
+    ws.write_config([budget_goal(6, mappings=mail)])
+    box.sim.reset_stats()
+
+    # Between the passes p002 gets a value for b: 3 data points, so p004 no longer fits.
+    grown = ws.run(budget_hold_bytes=1, listener=change_when_sending(ws, [{"_id": "p002", "b": 2}]))
+
+    assert grown.state == "FINISHED", grown.error
+    assert second_passes(ws, grown.run_id) == 1
+    assert goal_of(grown.summary)["budget"]["outcome"] == "partial"
+    assert any("the delta grew after the estimate" in w for w in warnings(ws, grown.run_id))
+    assert goal_of(grown.summary)["data_points"] == 5 == box.sim.stats["data_points"]
+    with ws.store() as store:
+        p004 = store.query("SELECT seq FROM profile WHERE id = 'p004'").fetchone()[0]
+    assert ws.watermark() == p004 - 1 and not ws.failures()
+
+    rest = ws.run()
+
+    assert goal_of(rest.summary)["data_points"] == 2  # p004; p002 went with its b already
+    assert box.sim.stats["data_points"] == 7
+    assert {u["external_id"]: u["custom_attributes"] for u in box.sim.users} == {
+        f"u{i:03d}": {"bc_a": f"a{i}", "bc_b": i} for i in range(5)}
+    assert ws.watermark() == ws.max_seq()
