@@ -23,6 +23,7 @@ exit codes:
   4    a named connection, goal, segment, profile or run does not exist
   5    another run of that connection holds its lock
   6    an input file could not be read, or some of its records were rejected
+  7    a run refused an export goal: its delta costs more than max_data_points
   130  cancelled (Ctrl-C / SIGTERM)
 
 stdout carries data, stderr carries progress and diagnostics.

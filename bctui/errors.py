@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 4  # a named connection, goal, segment, profile or run does not exist
     LOCKED = 5  # another run of that connection holds its lock
     INPUT = 6  # an input file could not be read, or some of its records were rejected
+    BUDGET = 7  # a run refused an export goal whose delta costs more than its max_data_points
     CANCELLED = 130  # interrupted by SIGINT/SIGTERM
 
 

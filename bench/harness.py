@@ -221,9 +221,13 @@ def _spawn() -> subprocess.Popen[str]:
 
 
 def run_child(
-    command: Sequence[str], *, env: dict[str, str] | None = None, sandbox: Sandbox | None = None
+    command: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    sandbox: Sandbox | None = None,
+    accept: Sequence[int] = (0,),
 ) -> Child:
-    """Run `command` to its end and measure it; raises if it exits non-zero."""
+    """Run `command` to its end and measure it; raises if its exit code is not in `accept`."""
     spawner = _spawn()
     assert spawner.stdin is not None and spawner.stdout is not None
     with tempfile.TemporaryDirectory(prefix="bctui-bench-child-") as tmp:
@@ -243,7 +247,7 @@ def run_child(
         sampler.join()
         stdout = out.read_text(errors="replace")
         stderr = err.read_text(errors="replace")
-    if result["returncode"] != 0:
+    if result["returncode"] not in accept:
         raise RuntimeError(
             f"{' '.join(command)} failed ({result['returncode']}):\n{stderr[-4000:]}"
         )
@@ -396,19 +400,21 @@ class Workspace:
             "BENCH_S3_SECRET": self.box.endpoints["secret"],
         }
 
-    def bctui(self, *args: str) -> Child:
+    def bctui(self, *args: str, accept: Sequence[int] = (0,)) -> Child:
         """Run `bctui --config … --state-dir … ARGS` as a measured child."""
         command = [sys.executable, "-m", "bctui", "--config", str(self.config)]
         command += ["--state-dir", str(self.state), *args]
-        return run_child(command, env=self.env, sandbox=self.box)
+        return run_child(command, env=self.env, sandbox=self.box, accept=accept)
 
     def load(self, data: Path, match: str = "external_id") -> Child:
         """`bctui profiles load DATA --match MATCH --json`."""
         return self.bctui("profiles", "load", str(data), "--match", match, "--json")
 
-    def run_goal(self, goal: str, *extra: str) -> tuple[Child, dict[str, Any], dict[str, Any]]:
+    def run_goal(
+        self, goal: str, *extra: str, accept: Sequence[int] = (0,)
+    ) -> tuple[Child, dict[str, Any], dict[str, Any]]:
         """`bctui run Bench --goal GOAL --json`: the child, the goal's counts, the summary."""
-        child = self.bctui("run", "Bench", "--goal", goal, "--json", *extra)
+        child = self.bctui("run", "Bench", "--goal", goal, "--json", *extra, accept=accept)
         summary = json.loads(child.stdout)
         return child, summary["goals"][goal], summary
 
@@ -486,6 +492,8 @@ FORMATS = {
     "store MB/1M": "{:.0f}",
     "429s": "{:,.0f}",
     "ratio": "{:.1f}x",
+    "passes": "{:.0f}",
+    "data points": "{:,.0f}",
 }
 
 

@@ -11,6 +11,7 @@ from bctui.commands.context import Context
 from bctui.commands.output import note, print_json, print_table
 from bctui.engine.runs import history
 from bctui.engine.runs import state as st
+from bctui.engine.runs.budget import refused_only
 from bctui.engine.runs.context import CancelToken
 from bctui.engine.runs.events import RunFinished, read_events
 from bctui.engine.runs.runner import (
@@ -21,7 +22,9 @@ from bctui.engine.runs.runner import (
     log_path,
     run_connection,
 )
+from bctui.engine.summary import run_budget_line
 from bctui.errors import BctuiError, ExitCode, UsageError
+from bctui.store import ProfileStore
 
 STATE_EXIT = {
     st.FINISHED: ExitCode.OK,
@@ -147,6 +150,8 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         print_json(result.summary)
     else:
         print_summary(result.summary)
+    if result.state == st.FAILED and refused_only(result.summary):
+        return ExitCode.BUDGET
     return STATE_EXIT.get(result.state, ExitCode.FAILED)
 
 
@@ -191,6 +196,10 @@ def print_summary(summary: dict[str, Any]) -> None:
             ),
             rows,
         )
+    for name, goal in summary["goals"].items():
+        line = run_budget_line(name, goal)
+        if line:
+            print(f"budget: {line}")
 
 
 def runs(ctx: Context, args: argparse.Namespace) -> int:
@@ -224,7 +233,6 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
         return ExitCode.OK
     rows = []
     for record in records:
-        summary = record.summary
         took = f"{record.ended_at - record.started_at:.1f}s" if record.ended_at else "—"
         rows.append(
             (
@@ -234,7 +242,7 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
                 record.started_by,
                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at)),
                 took,
-                f"{summary.get('data_points', 0):,}",
+                f"{_data_points(store, record):,}",
                 record.error[:60],
             )
         )
@@ -242,6 +250,15 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
         ("RUN", "CONNECTION", "STATE", "BY", "STARTED", "TIME", "DATA POINTS", "ERROR"), rows
     )
     return ExitCode.OK
+
+
+def _data_points(store: ProfileStore, record: st.RunRecord) -> int:
+    """The data points a run spent (a dry run: would spend): its summary's once it has ended,
+    else what its goals have recorded so far."""
+    points = record.summary.get("data_points")
+    if isinstance(points, int):
+        return points
+    return sum(goal.data_points for goal in st.reported_goal_states(store, record))
 
 
 def _run_json(ctx: Context, record: st.RunRecord) -> dict[str, Any]:
@@ -255,6 +272,7 @@ def _run_json(ctx: Context, record: st.RunRecord) -> dict[str, Any]:
         "started_at": record.started_at,
         "ended_at": record.ended_at,
         "error": record.error,
+        "data_points": _data_points(ctx.store, record),
         "goals": record.goals,
         "summary": record.summary,
         "log": str(log_path(ctx.paths, record.id)),

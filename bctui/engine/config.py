@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,6 +28,7 @@ from bctui.engine.models import (
     EXPORT_SOURCES,
     EXPORT_TYPES,
     NOTIFY_WHEN,
+    ON_BUDGET,
     PRIMARY_IDENTIFIERS,
     SCHEDULE_KINDS,
     SMTP_SECURITY,
@@ -586,6 +587,8 @@ class _Reader:
                 "description",
                 "notify",
                 "schedule",
+                "max_data_points",
+                "on_budget",
                 "braze",
                 "s3",
                 "goal",
@@ -602,6 +605,7 @@ class _Reader:
         description = self.text(table, path, "description", "") or ""
         notify = self.notify((*path, "notify"), table.get("notify", {}))
         schedule = self.schedule((*path, "schedule"), table.get("schedule", {"kind": "manual"}))
+        budget, on_budget = self.budget(table, path, f'connection "{name}"')
         braze = self.braze((*path, "braze"), table.get("braze", _MISSING), hint)
         s3 = self.s3((*path, "s3"), table["s3"], hint) if "s3" in table else None
         goals: list[tuple[Path_, Goal]] = []
@@ -631,7 +635,33 @@ class _Reader:
             description=description,
             notify=notify,
             schedule=schedule,
+            max_data_points=budget,
+            on_budget=on_budget,
         )
+
+    def budget(
+        self, table: Mapping[str, Any], path: Path_, owner: str
+    ) -> tuple[int | None, Literal["refuse", "partial"]]:
+        """`max_data_points` (a positive whole number) and `on_budget` beside it."""
+        limit = table.get("max_data_points")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or limit < 1):
+            number = isinstance(limit, int | float) and not isinstance(limit, bool)
+            self.issue(
+                (*path, "max_data_points"),
+                f"{owner}: max_data_points must be a positive whole number, got "
+                + (repr(limit) if number else _kind(limit)),
+                "write max_data_points = 500000 (the data points one run may send), or remove it",
+            )
+            limit = None
+        mode = self.choice(table, path, "on_budget", ON_BUDGET, "refuse")
+        if "on_budget" in table and "max_data_points" not in table:
+            self.issue(
+                (*path, "on_budget"),
+                f"{owner}: on_budget has no max_data_points beside it",
+                "add max_data_points = N next to it, or remove on_budget",
+            )
+        return limit, "partial" if mode == "partial" else "refuse"
 
     def notify(self, path: Path_, raw: Any) -> Notify:
         table = self.table(raw, path, ("emails", "when"))
@@ -1036,6 +1066,8 @@ class _Reader:
                 "min_permission_level",
                 "identifiers",
                 "mappings",
+                "max_data_points",
+                "on_budget",
             ),
         )
         assert table is not None
@@ -1053,6 +1085,7 @@ class _Reader:
         allow_create = self.flag(table, path, "allow_create", False)
         all_attributes = self.flag(table, path, "all_attributes", False)
         level = self.choice(table, path, "min_permission_level", PERMISSION_LEVELS, "ANONYMOUS")
+        budget, on_budget = self.budget(table, path, f'export goal "{name}"')
         identifiers = self.identifiers(path, table, braze_first=False)
         mappings: list[tuple[Path_, ExportMapping]] = []
         for map_path, item in self.items(table, path, "mappings"):
@@ -1079,6 +1112,8 @@ class _Reader:
             allow_create=allow_create,
             all_attributes=all_attributes,
             min_permission_level=level or "ANONYMOUS",
+            max_data_points=budget,
+            on_budget=on_budget,
         )
 
     def export_mapping(self, path: Path_, raw: Any, goal: str | None) -> ExportMapping | None:

@@ -149,6 +149,7 @@ def connection_dict(conn: Connection) -> dict[str, Any]:
         "description": conn.description,
         "notify": {"emails": list(conn.notify.emails), "when": conn.notify.when},
         "schedule": schedule_dict(conn.schedule),
+        **budget_dict(conn.max_data_points, conn.on_budget),
         "braze": {"endpoint": conn.braze.endpoint, "api_key": conn.braze.api_key},
     }
     if conn.s3 is not None:
@@ -253,7 +254,18 @@ def goal_dict(goal: Goal) -> dict[str, Any]:
         "min_permission_level": goal.min_permission_level,
         "identifiers": _identifiers(goal.identifiers, braze_first=False),
         "mappings": mappings,
+        **budget_dict(goal.max_data_points, goal.on_budget),
     }
+
+
+def budget_dict(max_data_points: int | None, on_budget: str) -> dict[str, Any]:
+    """`max_data_points` and `on_budget`, only when set (on_budget only when not the default)."""
+    out: dict[str, Any] = {}
+    if max_data_points is not None:
+        out["max_data_points"] = max_data_points
+        if on_budget != "refuse":
+            out["on_budget"] = on_budget
+    return out
 
 
 # The names these had before they were public.

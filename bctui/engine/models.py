@@ -19,6 +19,7 @@ EXPORT_SOURCES: Final = (
 )
 # The JSON type an export mapping sends (`ExportMapping.type`); see bctui/engine/runs/types.py.
 EXPORT_TYPES: Final = ("string", "number", "boolean", "time", "array")
+ON_BUDGET: Final = ("refuse", "partial")
 NOTIFY_WHEN: Final = ("always", "failure", "never")
 SMTP_SECURITY: Final = ("starttls", "ssl", "none")
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -219,6 +220,9 @@ class ExportGoal:
     all_attributes: bool = False
     min_permission_level: str = "ANONYMOUS"
     type: Literal["export"] = "export"
+    # Data points one run of this goal may send, and what happens to a delta that costs more.
+    max_data_points: int | None = None
+    on_budget: Literal["refuse", "partial"] = "refuse"
 
 
 Goal = ImportGoal | ExportGoal
@@ -238,6 +242,9 @@ class Connection:
     description: str = ""
     notify: Notify = field(default_factory=Notify)
     schedule: Schedule = field(default_factory=Schedule)
+    # Data points one run may send over all its export goals, shared in goal order.
+    max_data_points: int | None = None
+    on_budget: Literal["refuse", "partial"] = "refuse"
 
     def goal(self, name: str) -> Goal | None:
         """The goal with that name (case-insensitive), if any."""

@@ -25,6 +25,8 @@ def connection_summary(conn: Connection, *, now: datetime | None = None) -> dict
         "schedule": describe_schedule(conn.schedule),
         "next_run": upcoming.isoformat() if upcoming else None,
         "endpoint": conn.braze.endpoint,
+        "max_data_points": conn.max_data_points,
+        "on_budget": conn.on_budget,
         "goals": [{"name": g.name, "type": g.type, "enabled": g.enabled} for g in conn.goals],
     }
 
@@ -67,13 +69,32 @@ def _import_summary(goal: ImportGoal) -> str:
 
 
 def _export_summary(goal: ExportGoal) -> str:
-    return ", ".join(
-        (
-            f'segment "{goal.segment}" → {_plural(len(goal.mappings), "attribute")}',
-            "creates users" if goal.allow_create else "update only",
-            "all attributes" if goal.all_attributes else "changed attributes",
-        )
-    )
+    parts = [
+        f'segment "{goal.segment}" → {_plural(len(goal.mappings), "attribute")}',
+        "creates users" if goal.allow_create else "update only",
+        "all attributes" if goal.all_attributes else "changed attributes",
+    ]
+    if goal.max_data_points is not None:
+        parts.append(budget_text(goal.max_data_points, goal.on_budget))
+    return ", ".join(parts)
+
+
+def budget_text(max_data_points: int, on_budget: str) -> str:
+    """'at most 500,000 data points a run (the rest next run)'."""
+    past = "the rest next run" if on_budget == "partial" else "refused when more"
+    return f"at most {max_data_points:,} data points a run ({past})"
+
+
+def run_budget_line(goal: str, summary: dict[str, Any]) -> str | None:
+    """What a goal of a run summary did against its data-point budget, when it had one and the
+    delta did not fit: 'export: ~342 data points against a budget of 250: partial, 250 sent'."""
+    budget = summary.get("budget")
+    if not isinstance(budget, dict) or budget.get("outcome") == "within":
+        return None
+    outcome = "refused, nothing sent" if budget.get("outcome") == "refused" else (
+        f"partial, {summary.get('data_points', 0):,} sent; the rest goes next run")
+    return (f"{goal}: ~{budget.get('estimate', 0):,} data points against a budget of "
+            f"{budget.get('limit', 0):,} ({budget.get('set_on', '')}): {outcome}")
 
 
 def _plural(count: int, word: str) -> str:

@@ -32,6 +32,7 @@ from run_helpers import (
 
 from bctui.engine.runs.lock import RunLock
 from bctui.engine.runs.runner import log_path
+from bctui.errors import ExitCode
 from bctui.sandbox import Sandbox, SimulatorSettings
 
 pytestmark = pytest.mark.slow
@@ -230,3 +231,26 @@ def test_watch_follows_a_run_until_it_ends(tmp_path: Path,
                  f"run {holder.run_id} FINISHED"):
         assert text in watch_err
     assert watch_err.index("[import] merging") < watch_err.index(f"run {holder.run_id} FINISHED")
+
+
+def test_a_budget_refusal_exits_7_and_runs_lists_data_points(
+        tmp_path: Path, make_sandbox: Callable[..., Sandbox]) -> None:
+    box = make_sandbox(users=0, settings=fast_settings())
+    goal = export_goal(segment="linked", mappings=[source("property", "bc_points", "points")])
+    ws = Workspace.create(tmp_path, box, [{**goal, "max_data_points": 1}], [LINKED])
+    ws.load([member("p0", ext="u0", points=1), member("p1", ext="u1", points=2)])
+
+    refused = ws.cli("run", "c", "--json")
+
+    assert refused.returncode == ExitCode.BUDGET == 7, refused.stderr
+    summary = orjson.loads(refused.stdout)
+    assert summary["state"] == "FAILED" and summary["goals"]["export"]["data_points"] == 0
+    assert "~2 data points, over the budget of 1" in summary["error"]
+    assert box.sim.user_count == 0
+    ws.write_config([{**goal, "max_data_points": 2}], [LINKED])
+    assert ws.cli("run", "c").returncode == 0
+    listing = ws.cli("runs", "--json")
+    assert [orjson.loads(line)["data_points"] for line in listing.stdout.splitlines()] == [2, 0]
+    table = ws.cli("runs").stdout.splitlines()
+    assert "DATA POINTS" in table[0] and table[1].split()[-1] == "2"
+    assert "7    a run refused an export goal" in ws.cli("--help").stdout

@@ -213,10 +213,12 @@ class Workspace:
     # -- running -------------------------------------------------------------------------------
 
     def run(self, *, goal: str | None = None, dry_run: bool = False, full: bool = False,
-            concurrency: int = 16, listener: Callable[[Event], None] | None = None) -> RunResult:
-        """Run the connection in this process."""
-        return run_connection(self.config, self.paths, CONNECTION,
-                              RunOptions(goal, dry_run, full, concurrency), listener=listener)
+            concurrency: int = 16, listener: Callable[[Event], None] | None = None,
+            budget_hold_bytes: int | None = None) -> RunResult:
+        """Run the connection in this process (`budget_hold_bytes`: see RunOptions)."""
+        options = RunOptions(goal, dry_run, full, concurrency,
+                             budget_hold_bytes=budget_hold_bytes)
+        return run_connection(self.config, self.paths, CONNECTION, options, listener=listener)
 
     def command(self, *args: str) -> list[str]:
         """`python -m bctui --config … --state-dir … ARGS`."""

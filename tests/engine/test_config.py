@@ -411,3 +411,45 @@ def test_an_export_type_is_validated(mapping: str, words: str, fix: str) -> None
     assert issue.key.startswith("connection[0].goal[1].mappings[")
     assert issue.key.endswith("].type")
     assert words in issue.message and fix in issue.fix, (issue.message, issue.fix)
+def test_budgets_parse_on_connections_and_export_goals() -> None:
+    text = BASE.replace('name = "Main"', 'name = "Main"\nmax_data_points = 1000\n'
+                        'on_budget = "partial"')
+    text = text.replace('name = "Out"', 'name = "Out"\nmax_data_points = 50')
+    conn = parse_config(text).connections[0]
+    assert (conn.max_data_points, conn.on_budget) == (1000, "partial")
+    out = conn.goal("Out")
+    assert isinstance(out, ExportGoal)
+    assert (out.max_data_points, out.on_budget) == (50, "refuse")
+    plain = parse_config(BASE).connections[0]
+    assert plain.max_data_points is None and plain.on_budget == "refuse"
+
+
+@pytest.mark.parametrize(
+    ("addition", "key", "words"),
+    [
+        ("max_data_points = 0", "max_data_points", 'export goal "Out": max_data_points must be '
+         "a positive whole number, got 0"),
+        ("max_data_points = -5", "max_data_points", "got -5"),
+        ("max_data_points = 2.5", "max_data_points", "got 2.5"),
+        ('max_data_points = "lots"', "max_data_points", "got a string"),
+        ("max_data_points = true", "max_data_points", "positive whole number"),
+        ('max_data_points = 10\non_budget = "some"', "on_budget", 'unknown value "some"'),
+        ('on_budget = "partial"', "on_budget", "no max_data_points beside it"),
+    ],
+)
+def test_invalid_budgets_name_the_goal_key_and_fix(addition: str, key: str, words: str) -> None:
+    issue = only_issue(BASE.replace('name = "Out"', f'name = "Out"\n{addition}'))
+    assert issue.key == f"connection[0].goal[1].{key}"
+    assert words in issue.message
+    assert issue.fix
+
+
+def test_an_invalid_connection_budget_names_the_connection() -> None:
+    issue = only_issue(BASE.replace('name = "Main"', 'name = "Main"\nmax_data_points = 0'))
+    assert issue.key == "connection[0].max_data_points"
+    assert issue.message.startswith('connection "Main": ') and "max_data_points = " in issue.fix
+
+
+def test_an_import_goal_takes_no_budget() -> None:
+    issue = only_issue(BASE.replace('name = "In"', 'name = "In"\nmax_data_points = 10'))
+    assert issue.key == "connection[0].goal[0].max_data_points"

@@ -396,3 +396,24 @@ def test_crlf_files_keep_their_line_endings(tmp_path: Path) -> None:
     data = target.read_bytes()
     assert data.count(b"\n") == data.count(b"\r\n")
     assert b'labels = ["a", "b"]\r\n' in data
+
+
+def test_budgets_are_written_in_place_and_kept_by_later_edits(path: Path) -> None:
+    doc = ConfigDocument.load(path)
+    conn = main(doc.config)
+    goals = tuple(dataclasses.replace(g, max_data_points=500, on_budget="partial")
+                  if isinstance(g, ExportGoal) else g for g in conn.goals)
+    budgeted = dataclasses.replace(conn, max_data_points=1000, goals=goals)
+    before, after, reread = save(path, with_connection(doc.config, budgeted))
+    assert reread == with_connection(doc.config, budgeted)
+    removed, added = changed_lines(before, after)
+    assert not removed
+    assert sorted(added) == ["max_data_points = 1000", "max_data_points = 500",
+                             'on_budget = "partial"']
+    # An edit of something else (the UI's on/off switch) leaves the budgets as they are.
+    doc = ConfigDocument.load(path)
+    off = dataclasses.replace(main(doc.config), enabled=False)
+    _, _, reread = save(path, with_connection(doc.config, off))
+    assert main(reread).max_data_points == 1000
+    export = next(g for g in main(reread).goals if isinstance(g, ExportGoal))
+    assert (export.max_data_points, export.on_budget) == (500, "partial")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from bctui.engine.config import ConfigError, load_config, parse_config
 from bctui.engine.config_write import save_config, to_toml
+from bctui.engine.models import ExportGoal
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,3 +99,13 @@ def test_an_export_mapping_type_is_written_back() -> None:
     assert 'braze = "lifetime_value", type = "number" }' in written
     assert 'braze = "email" }' in written  # no type, none written
     assert parse_config(written) == config
+def test_budgets_round_trip_through_to_toml() -> None:
+    config = load_config(ROOT / "connections.toml")
+    conn = config.connections[0]
+    goals = tuple(dataclasses.replace(g, max_data_points=7, on_budget="partial")
+                  if isinstance(g, ExportGoal) else g for g in conn.goals)
+    conn = dataclasses.replace(conn, max_data_points=9, goals=goals)
+    config = dataclasses.replace(config, connections=(conn, *config.connections[1:]))
+    text = to_toml(config)
+    assert parse_config(text) == config
+    assert "max_data_points = 9\n" in text and 'on_budget = "partial"\n' in text

@@ -23,7 +23,13 @@ from bctui.engine.models import (
 )
 from bctui.engine.runs import events as ev
 from bctui.engine.runs.describe import describe, short_counts
-from bctui.engine.summary import connection_line, connection_summary, goal_counts, goal_summary
+from bctui.engine.summary import (
+    connection_line,
+    connection_summary,
+    goal_counts,
+    goal_summary,
+    run_budget_line,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 IDS = ((IdentifierPair("external_id", "ext"),),)
@@ -199,3 +205,18 @@ def test_render_still_exports_describe() -> None:
     from bctui.commands.render import describe as from_render
 
     assert from_render is describe
+
+
+def test_budgets_in_goal_summaries_and_run_summaries() -> None:
+    goal = export_goal(max_data_points=500000, on_budget="partial")
+    assert goal_summary(goal).endswith(", at most 500,000 data points a run (the rest next run)")
+    assert goal_summary(export_goal(max_data_points=9)).endswith("(refused when more)")
+    budget = {"limit": 250, "estimate": 342, "set_on": 'export goal "out"', "outcome": "partial"}
+    assert run_budget_line("out", {"data_points": 250, "budget": budget}) == (
+        'out: ~342 data points against a budget of 250 (export goal "out"): partial, 250 sent; '
+        "the rest goes next run")
+    refused = {**budget, "outcome": "refused"}
+    assert run_budget_line("out", {"data_points": 0, "budget": refused}).endswith(
+        "refused, nothing sent")
+    assert run_budget_line("out", {"budget": {**budget, "outcome": "within"}}) is None
+    assert run_budget_line("out", {"data_points": 3}) is None

@@ -9,7 +9,7 @@ from typing import Any
 
 from textual.coordinate import Coordinate
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Label, OptionList, SelectionList, Static
+from textual.widgets import DataTable, Label, OptionList, RichLog, SelectionList, Static
 from tui_helpers import TuiWorkspace, drive, sandbox_config, until
 
 from bctui.engine import lookups
@@ -388,6 +388,36 @@ def test_dry_run_saves_unsaved_changes_first(workspace: TuiWorkspace, sandbox: S
     goal = load_config(workspace.paths.config).connections[0].goals[0]
     assert isinstance(goal, ExportGoal)
     assert ExportMapping("property", "first_name", "first_name") in goal.mappings
+
+
+def test_dry_run_shows_the_estimate_against_the_budget_and_the_edit_keeps_it(
+    workspace: TuiWorkspace, sandbox: Sandbox
+) -> None:
+    workspace.set_secret("braze", sandbox.api_key)
+    workspace.write_config(_export_config(sandbox, max_data_points=10, on_budget="partial"))
+    load_profiles(workspace)  # 20 profiles in vip, 2 data points each
+    app = workspace.app()
+
+    def log_text() -> str:
+        log = app.screen.query_one("#dry-log", RichLog)
+        return "\n".join(line.text for line in log.lines)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await open_export(pilot, "VIPs to Braze")
+        await until(pilot, lambda: isinstance(app.screen, ExportGoalScreen))
+        await pilot.press("ctrl+a", *"first_name", "tab", *"first_name", "ctrl+d")
+        await until(pilot, lambda: isinstance(app.screen, DryRunScreen))
+        await until(pilot, lambda: app.screen.has_class("-over"), timeout=30)
+        table = app.screen.query_one("#dry-counts", DataTable)
+        assert str(table.get_cell("data_points", "count")).strip() == "10"
+        await until(pilot, lambda: "budget reached: would send 10 of ~40 data points"
+                    in log_text())
+
+    drive(app, scenario)
+    goal = load_config(workspace.paths.config).connections[0].goals[0]
+    assert isinstance(goal, ExportGoal)
+    assert ExportMapping("property", "first_name", "first_name") in goal.mappings
+    assert (goal.max_data_points, goal.on_budget) == (10, "partial")
 
 
 def test_campaign_filter_loads_only_on_demand_and_saves_the_checked_ones(

@@ -19,7 +19,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Container, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Container, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -30,6 +30,7 @@ from bctui.braze import RetryPolicy, TrackResult, WaitEvent
 from bctui.braze.users import MAX_BODY_BYTES, MAX_EXTERNAL_ID_BYTES, track_batches
 from bctui.engine.clients import braze_client
 from bctui.engine.models import ExportGoal, ExportMapping, IdentifierRules
+from bctui.engine.runs import budget as bg
 from bctui.engine.runs import state as st
 from bctui.engine.runs import types as ty
 from bctui.engine.runs.context import Cancelled, GoalRun
@@ -63,6 +64,7 @@ class Planned:
     profile_id: str
     first_time: bool  # never delivered to this goal before
     data_points: int
+    seq: int = 0  # its change sequence when planned (where a budget stops the watermark)
 
 
 class ExportBatch(list[dict[str, Any]]):
@@ -81,6 +83,23 @@ class ExportBatch(list[dict[str, Any]]):
         self.started = 0.0
         self.room = BODY_ROOM  # bytes left after the objects measured exactly (`measured`)
         self.measured = 0
+        self.packed = self.packed_planned = b""  # see `pack`
+
+    def pack(self) -> int:
+        """Hold the objects, and what records their delivery, as bytes (until `unpack`); the
+        bytes the batch now holds."""
+        self.packed = orjson.dumps(self)
+        self.packed_planned = orjson.dumps(
+            [(p.profile_id, p.first_time, p.data_points, p.seq) for p in self.planned])
+        self.clear()
+        self.planned = []
+        return len(self.packed) + len(self.packed_planned) + len(self.sent) + _BATCH_OVERHEAD
+
+    def unpack(self) -> None:
+        """The objects again, ready to send."""
+        self.extend(orjson.loads(self.packed))
+        self.planned = [Planned(*row) for row in orjson.loads(self.packed_planned)]
+        self.packed = self.packed_planned = b""
 
     def measure(self) -> int:
         """The bytes left in the request body, measuring the objects only estimated so far."""
@@ -89,6 +108,10 @@ class ExportBatch(list[dict[str, Any]]):
             self.room -= sum(len(dumps(obj)) + 1 for obj in self[self.measured:])
             self.measured = len(self)
         return self.room
+
+
+# What a packed batch takes beside its bytes (the objects holding them).
+_BATCH_OVERHEAD: Final = 512
 
 
 # How each mapping finds its value (see `MappingPlan`): a property sent as text, a number or an
@@ -300,8 +323,12 @@ class Exporter:
         all_segments: tuple[SegmentDef, ...],
         *,
         concurrency: int = 512,
+        budget: bg.Budget | None = None,
+        budget_hold: int = bg.HOLD_BYTES,
     ) -> None:
         self.run = run
+        self.budget = budget
+        self.budget_hold = budget_hold  # see `budget.plan_within`
         self.goal = goal
         self.segment = segment
         self.needs_segments = any(m.source == "segments" for m in goal.mappings)
@@ -329,6 +356,8 @@ class Exporter:
         self.has_failure_row: set[str] = set()
         self.resolved = 0  # every profile up to this change sequence is delivered or rejected
         self.last_seq = 0  # the change sequence of the last delta profile examined
+        self.replaying = False  # planning again what was counted already (see `replan`)
+        self.counting_only = False  # no batch planned now is sent: skip recording what it sends
 
     # -- the goal ------------------------------------------------------------------------------
 
@@ -352,23 +381,46 @@ class Exporter:
             f"{self.total:,} profile{'s' if self.total != 1 else ''} to check"
             + (f" ({len(self.retry_ids):,} rejected last time, retried)" if self.retry_ids else "")
         )
+        batches: Iterable[ExportBatch] = self._plan()
+        cut = None
+        if self.budget is not None:  # plan first: what does not fit is not sent
+            cut = bg.plan_within(self, self.budget, self.budget_hold)
+            batches = cut.batches
         if run.dry_run:
-            for batch in self._plan():
+            if cut is not None:  # it only counted what fits
+                fitted = cut.fitted
+                run.count("created", fitted.created)
+                run.count("updated", fitted.objects - fitted.created)
+                gs.data_points += fitted.points
+            for batch in batches:
                 self._count_delivered(batch.planned)
             self.run.progress(self.examined, self.total)
             self._sum_up_warnings()
+            if cut is not None:
+                bg.report(self, cut)
             return
         try:
             # What was last sent is written in the order profiles were created (their ids sort
             # so, for bctui's own ids), so the writer needs a small cache: memory stays flat.
             with fewer_collections(), run.store.page_cache(WRITER_CACHE_KIB):
-                asyncio.run(self._send_all())
+                asyncio.run(self._send_all(batches))
         finally:
             self._sum_up_warnings()
             self._checkpoint()  # keep what was delivered, whatever stopped the sending
-        self.resolved = gs.upper
+        self.resolved = gs.upper if cut is None or cut.watermark is None else cut.watermark
+        if cut is not None:
+            bg.report(self, cut)
         self._checkpoint(final=True)
         crash_point("export.completed")
+
+    def replan(self) -> Generator[ExportBatch, None, None]:
+        """`_plan` again over the same changes, for its batches only: the pass before counted
+        the profiles, recorded their rejections and said its warnings, and sent none of its
+        batches."""
+        self.unresolved.clear()
+        self.resolved = self.last_seq = self.run.state.cursor or 0
+        self.replaying, self.counting_only = True, False
+        return self._plan()
 
     def _count_delta(self, since: int, upper: int) -> int:
         sql, params = segment_sql(self.segment, correlated=True)
@@ -378,7 +430,7 @@ class Exporter:
         ).fetchone()
         return int(row[0])
 
-    async def _send_all(self) -> None:
+    async def _send_all(self, batches: Iterable[ExportBatch]) -> None:
         braze = braze_client(
             self.run.connection,
             self.run.secrets,
@@ -399,7 +451,8 @@ class Exporter:
         try:
             async with braze as client:
                 # A request Braze refuses as a whole rejects its profiles; it does not end the goal.
-                results = track_batches(client, self._abatches(), concurrency=self.concurrency,
+                results = track_batches(client, self._abatches(batches),
+                                        concurrency=self.concurrency,
                                         refusals=True)
                 async with contextlib.aclosing(results):
                     async for batch, result in results:
@@ -436,15 +489,15 @@ class Exporter:
             )
         )
 
-    async def _abatches(self) -> AsyncIterator[ExportBatch]:
-        for batch in self._plan():
+    async def _abatches(self, batches: Iterable[ExportBatch]) -> AsyncIterator[ExportBatch]:
+        for batch in batches:
             batch.started = time.monotonic()
             yield batch
             await asyncio.sleep(0)
 
     # -- planning ------------------------------------------------------------------------------
 
-    def _plan(self) -> Iterable[ExportBatch]:
+    def _plan(self) -> Generator[ExportBatch, None, None]:
         """Batches in change order: first the profiles rejected last time, then the delta.
 
         The hot loop of an export: it works on raw rows, decodes only the properties (and the
@@ -459,6 +512,7 @@ class Exporter:
         flags = self.segment_flags
         per_props, per_viewed, per_pid, fixed = self.size_bound
         check_external_id = plan.checks_external_id
+        replaying = self.replaying
         batch = self._new_batch()
         room = batch.room  # bytes left in the request body, by the bound or exactly
         for rows, is_retry in self._row_pages():
@@ -474,7 +528,7 @@ class Exporter:
                     ids = identifiers(props)
                 if ids is None:
                     skipped += 1
-                    if is_retry:
+                    if is_retry and not replaying:
                         self.settled.dropped.append(profile_id)
                 else:
                     try:
@@ -538,7 +592,8 @@ class Exporter:
                         if problem is None:
                             room -= size
                             batch.append(changed)
-                            batch.planned.append(Planned(profile_id, last_attrs is None, points))
+                            batch.planned.append(
+                                Planned(profile_id, last_attrs is None, points, seq))
                             batch.rows.append((profile_id, attrs, ids))
                             if len(batch) == BATCH_SIZE:
                                 yield self._close(batch)
@@ -546,15 +601,18 @@ class Exporter:
                                 room = batch.room
                             continue
                         rejected += 1
-                        self.settled.failed.append((profile_id, problem))
-                        kind = problem.partition(":")[0]
-                        self._warn_once(kind, f"profile {profile_id} not sent, {problem}; "
-                                        "recorded as rejected and retried next run",
-                                        f"profiles not sent ({kind})")
+                        if not replaying:
+                            self.settled.failed.append((profile_id, problem))
+                            kind = problem.partition(":")[0]
+                            self._warn_once(kind, f"profile {profile_id} not sent, {problem}; "
+                                            "recorded as rejected and retried next run",
+                                            f"profiles not sent ({kind})")
                     else:
                         unchanged += 1
                 if not is_retry and not batch.planned and not self.unresolved:
                     self.resolved = max(self.resolved, seq)
+            if replaying:
+                continue
             self.examined += len(rows)
             run.count("checked", len(rows))
             run.count("skipped", skipped)
@@ -600,7 +658,8 @@ class Exporter:
                 found.update(row[0] for row in rows)
                 yield rows, True
             # No longer a profile, or no longer in the segment: nothing to retry.
-            self.settled.dropped.extend(pid for pid in chunk if pid not in found)
+            if not self.replaying:
+                self.settled.dropped.extend(pid for pid in chunk if pid not in found)
         pages = row_pages(run.store, segment=self.segment, since_seq=gs.cursor or 0,
                           until_seq=gs.upper, segments_of=self.all_segments, joined=joined,
                           page=LOOKUP_PAGE)
@@ -619,7 +678,7 @@ class Exporter:
         # before it are.
         batch.upto = max(self.last_seq if upto is None else upto, self.resolved)
         self.unresolved[batch.number] = batch.upto
-        if not self.run.dry_run:
+        if not self.run.dry_run and not self.counting_only:
             batch.sent = st.encode_sent(batch.rows)
         batch.rows = []
         return batch

@@ -29,7 +29,7 @@ COUNT_NAMES: Final = ("checked", "created", "updated", "unchanged", "skipped", "
 EXTRA_COUNTS: Final = ("echo_suppressed",)  # as state.EXTRA_COUNTS: only some goals have them
 # Phases only one kind of goal has: a goal's type is known from its first phase.
 IMPORT_PHASES: Final = frozenset({"requesting", "waiting", "merging"})
-EXPORT_PHASES: Final = frozenset({"selecting", "sending"})
+EXPORT_PHASES: Final = frozenset({"selecting", "estimating", "sending"})
 RATE_SAMPLES: Final = 40  # one sample a second: the sparkline shows the last ~40 s
 SAMPLE_SECONDS: Final = 1.0
 FINAL_STATES: Final = frozenset({"FINISHED", "FAILED", "CANCELLED"})

@@ -55,6 +55,9 @@ class RunOptions:
     # run is resumed first, that one keeps its own id and the asked run gets this one after it.
     run_id: str | None = None
     started_by: str = "cli"  # one of state.STARTED_BY: cli | ui | scheduler
+    # What a budgeted export's first pass may hold (`budget.hold_limit`: by default
+    # $BCTUI_BUDGET_HOLD_BYTES or budget.HOLD_BYTES).
+    budget_hold_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -464,8 +467,22 @@ class _Run:
         segment = self.config.segment(goal.segment)
         if segment is None:  # validation guarantees it; kept for a config edited mid-run
             raise BctuiError(f'export goal "{goal.name}" names no existing segment')
+        from bctui.engine.runs.budget import goal_budget, hold_limit
+
+        # A connection's budget is shared in goal order: what the export goals before this one
+        # spent (or, in a dry run, would send), the next cannot.
+        spent = 0
+        for earlier in self.goals[: self.goals.index(goal)]:
+            if isinstance(earlier, ExportGoal) and earlier.name in self.states:
+                spent += self.states[earlier.name].data_points
         return Exporter(
-            run, goal, segment, self.config.segments, concurrency=self.options.concurrency
+            run,
+            goal,
+            segment,
+            self.config.segments,
+            concurrency=self.options.concurrency,
+            budget=goal_budget(self.conn, goal, spent),
+            budget_hold=hold_limit(self.options.budget_hold_bytes),
         )
 
     def _save(self, run: GoalRun) -> None:
@@ -512,7 +529,7 @@ class _Run:
 
     @staticmethod
     def _goal_summary(gs: st.GoalState) -> dict[str, Any]:
-        return {
+        out = {
             "type": gs.type,
             "state": gs.state,
             **{k: gs.counts.get(k, 0) for k in COUNT_NAMES},
@@ -521,6 +538,9 @@ class _Run:
             "seconds": round(gs.seconds, 3),
             "error": gs.error,
         }
+        if gs.budget is not None:  # the estimate against the budget, and what came of it
+            out["budget"] = dict(gs.budget, sent=gs.data_points)
+        return out
 
 
 def _iso(ts: float) -> str:

@@ -316,6 +316,8 @@ class GoalState:
     error: str = ""
     cursor: int | None = None
     upper: int | None = None
+    # An export's data-point budget in this run, as the summary reports it (not persisted).
+    budget: dict[str, Any] | None = None
 
 
 def goal_states(store: ProfileStore, run_id: str) -> list[GoalState]:

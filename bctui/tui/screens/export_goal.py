@@ -97,6 +97,9 @@ class ExportGoalScreen(GoalEditorBase):
             allow_create=self.query_one("#allow-create", Checkbox).value,
             all_attributes=self.query_one("#all-attributes", Checkbox).value,
             min_permission_level=str(level) if isinstance(level, str) else "ANONYMOUS",
+            # Not on this form: kept as the file has them.
+            max_data_points=self.goal.max_data_points,
+            on_budget=self.goal.on_budget,
         )
         return goal, fields, rows
 
