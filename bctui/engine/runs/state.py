@@ -8,6 +8,7 @@ the watermark that passes them.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any, Final
 
 import orjson
 
-from bctui.store import ProfileStore
+from bctui.store import Migration, ProfileStore
 from bctui.store.rows import Joined
 from bctui.store.transaction import Transaction
 
@@ -121,7 +122,25 @@ STARTED_BY: Final = ("cli", "ui", "scheduler")
 
 def migrate(store: ProfileStore) -> None:
     """Create or update the engine's tables."""
-    store.migrate(COMPONENT, MIGRATIONS)
+    store.migrate(COMPONENT, MIGRATIONS if _dialect(store) == "sqlite" else _postgres(MIGRATIONS))
+    from bctui.engine.runs import shared  # the lease and event tables, on PostgreSQL only
+
+    shared.migrate(store)
+
+
+def _dialect(store: ProfileStore) -> str:
+    return str(getattr(store, "dialect", "sqlite"))
+
+
+def _postgres(steps: Sequence[Migration]) -> tuple[Migration, ...]:
+    """The steps for PostgreSQL: the store translates SQLite's types; `full` needs quotes."""
+    return tuple(
+        tuple(
+            re.sub(r"\bfull INTEGER\b", '"full" INTEGER', s) if isinstance(s, str) else s
+            for s in step
+        )
+        for step in steps
+    )
 
 
 def goal_key(connection: str, goal: str) -> str:
@@ -150,10 +169,16 @@ class RunRecord:
     started_by: str = "cli"  # one of STARTED_BY
 
 
+# "full" is quoted: a reserved word in PostgreSQL.
 _RUN_COLUMNS: Final = (
-    "id, connection, started_at, state, ended_at, dry_run, full, goals, pid, error, summary, "
+    'id, connection, started_at, state, ended_at, dry_run, "full", goals, pid, error, summary, '
     "started_by"
 )
+
+
+def _text(value: Any) -> str:
+    """A JSON column's value as text (PostgreSQL takes no bytes for a TEXT column)."""
+    return orjson.dumps(value).decode()
 
 
 def _run(row: Sequence[Any]) -> RunRecord:
@@ -183,12 +208,12 @@ def insert_run(tx: Transaction, run: RunRecord, goals: Sequence[tuple[str, str]]
             run.started_at,
             run.state,
             run.ended_at,
-            run.dry_run,
-            run.full,
-            orjson.dumps(run.goals),
+            int(run.dry_run),
+            int(run.full),
+            _text(run.goals),
             run.pid,
             run.error,
-            orjson.dumps(run.summary),
+            _text(run.summary),
             run.started_by,
         ),
     )
@@ -211,7 +236,7 @@ def finish_run(
     """The run's final state and summary."""
     tx.execute(
         "UPDATE run SET state = ?, error = ?, summary = ?, ended_at = ? WHERE id = ?",
-        (state, error, orjson.dumps(summary), time.time(), run_id),
+        (state, error, _text(summary), time.time(), run_id),
     )
 
 
@@ -343,7 +368,7 @@ def save_goal(tx: Transaction, run_id: str, state: GoalState) -> None:
         "cursor = ?, upper = ? WHERE run_id = ? AND goal = ?",
         (
             state.state,
-            orjson.dumps(state.counts),
+            _text(state.counts),
             state.data_points,
             state.seconds,
             state.error,
@@ -368,7 +393,8 @@ def set_watermark(tx: Transaction, key: str, seq: int) -> None:
     """Move the watermark forward (never back)."""
     tx.execute(
         "INSERT INTO watermark (goal_key, seq, updated_at) VALUES (?, ?, ?) "
-        "ON CONFLICT (goal_key) DO UPDATE SET seq = max(seq, excluded.seq), "
+        "ON CONFLICT (goal_key) DO UPDATE SET seq = CASE WHEN excluded.seq > watermark.seq "
+        "THEN excluded.seq ELSE watermark.seq END, "
         "updated_at = excluded.updated_at",
         (key, seq, time.time()),
     )
@@ -415,7 +441,7 @@ def save_import_job(tx: Transaction, job: ImportJob) -> None:
             job.segment_id,
             job.object_prefix,
             job.requested_at,
-            orjson.dumps(job.fields),
+            _text(job.fields),
             job.first_file_at,
             job.files_seen,
         ),
@@ -440,7 +466,7 @@ def mark_file_applied(
     tx.execute(
         "INSERT INTO import_file (object_prefix, key, goal_key, applied_at, counts) "
         "VALUES (?, ?, ?, ?, ?)",
-        (object_prefix, file_key, key, time.time(), orjson.dumps(counts)),
+        (object_prefix, file_key, key, time.time(), _text(counts)),
     )
 
 
@@ -478,14 +504,29 @@ def join_sent(chunks: Sequence[bytes], per_document: int = 32) -> list[str]:
     return documents
 
 
-def record_sent(tx: Transaction, key: str, documents: Iterable[str]) -> None:
+def record_sent(
+    tx: Transaction, key: str, documents: Iterable[str], dialect: str = "sqlite"
+) -> None:
     """Remember the full attribute values now in Braze for these profiles (`join_sent`), and
     the identifiers they were sent under.
 
     One statement per document: SQLite unpacks it itself, so a thread writing a checkpoint
     holds the GIL for none of its rows. `->` gives each value back as the compact JSON orjson
-    wrote.
+    wrote. On PostgreSQL, `json` (not jsonb) keeps each value's text as written; a profile
+    twice in one document keeps its last values.
     """
+    if dialect == "postgresql":
+        tx.executemany(
+            "INSERT INTO export_sent (goal_key, profile_id, attrs, ids) "
+            "SELECT DISTINCT ON (e.value ->> 0) ?, e.value ->> 0, "
+            "convert_to((e.value -> 1)::text, 'UTF8'), convert_to((e.value -> 2)::text, 'UTF8') "
+            "FROM json_array_elements(?::json) WITH ORDINALITY AS e (value, n) "
+            "ORDER BY e.value ->> 0, e.n DESC "
+            "ON CONFLICT (goal_key, profile_id) DO UPDATE SET attrs = excluded.attrs, "
+            "ids = excluded.ids",
+            ((key, document) for document in documents),
+        )
+        return
     tx.executemany(
         "INSERT INTO export_sent (goal_key, profile_id, attrs, ids) "
         "SELECT ?, e.value ->> 0, CAST(e.value -> 1 AS BLOB), CAST(e.value -> 2 AS BLOB) "
@@ -517,7 +558,7 @@ def record_failures(
     tx.executemany(
         "INSERT INTO export_failure (goal_key, profile_id, error, attempts, run_id) "
         "VALUES (?, ?, ?, 1, ?) ON CONFLICT (goal_key, profile_id) DO UPDATE SET "
-        "error = excluded.error, attempts = attempts + 1, run_id = excluded.run_id",
+        "error = excluded.error, attempts = export_failure.attempts + 1, run_id = excluded.run_id",
         [(key, pid, error, run_id) for pid, error in failures],
     )
 
@@ -635,4 +676,4 @@ def rename_goal_rows(
     for run_id in {run_id for run_id, _ in rows}:
         row = store.query("SELECT goals FROM run WHERE id = ?", (run_id,)).fetchone()
         goals = [new if str(g).casefold() == folded else g for g in orjson.loads(row[0])]
-        tx.execute("UPDATE run SET goals = ? WHERE id = ?", (orjson.dumps(goals), run_id))
+        tx.execute("UPDATE run SET goals = ? WHERE id = ?", (_text(goals), run_id))
