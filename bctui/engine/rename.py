@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from bctui.engine.paths import Paths
 from bctui.engine.runs import state as st
 from bctui.engine.runs.history import live_holder
-from bctui.engine.runs.lock import LockedError, RunLock, slug
+from bctui.engine.runs.lock import Lock, LockedError, run_lock, slug
 from bctui.errors import BctuiError
 from bctui.store import ProfileStore
 
@@ -33,7 +33,7 @@ def rename_connection(paths: Paths, store: ProfileStore, old: str, new: str) -> 
     if old == new:
         return
     case_only = old.casefold() == new.casefold()
-    with _held(paths, old, new):
+    with _held(paths, store, old, new):
         _refuse_if_blocked(paths, store, old)
         if not case_only and st.connection_has_history(store, new):
             raise BctuiError(
@@ -49,7 +49,7 @@ def rename_goal(paths: Paths, store: ProfileStore, connection: str, old: str, ne
     st.migrate(store)
     if old == new:
         return
-    with _held(paths, connection):
+    with _held(paths, store, connection):
         _refuse_if_blocked(paths, store, connection)
         if old.casefold() != new.casefold() and st.goal_has_history(store, connection, new):
             raise BctuiError(
@@ -63,7 +63,7 @@ def rename_goal(paths: Paths, store: ProfileStore, connection: str, old: str, ne
 
 def _blocker(paths: Paths, store: ProfileStore, connection: str) -> tuple[str, str] | None:
     """(why, fix) when a rename of the connection's history must wait."""
-    holder = live_holder(paths, connection)
+    holder = live_holder(paths, connection, store)
     if holder is not None and holder.run_id:
         return (
             f'connection "{connection}" is running (run {holder.run_id}, PID {holder.pid})',
@@ -85,16 +85,16 @@ def _refuse_if_blocked(paths: Paths, store: ProfileStore, connection: str) -> No
 
 
 @contextlib.contextmanager
-def _held(paths: Paths, *connections: str) -> Iterator[None]:
+def _held(paths: Paths, store: ProfileStore, *connections: str) -> Iterator[None]:
     """Hold the run locks of these connection names, so no run starts during the rename."""
-    locks: list[RunLock] = []
+    locks: list[Lock] = []
     seen: set[str] = set()
     try:
         for name in connections:
             if slug(name) in seen:
                 continue  # a change of case: one lock file
             seen.add(slug(name))
-            lock = RunLock(paths.locks_dir, name)
+            lock = run_lock(paths.locks_dir, name, store)
             try:
                 lock.acquire("")  # "": not a run; a run refused now says a rename holds it
             except LockedError as exc:

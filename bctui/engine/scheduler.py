@@ -407,10 +407,11 @@ class Scheduler:
         self._reap(config)
         now = self.clock()
         names = [c.name for c in config.connections]
-        busy = {name.casefold() for name in history.running(self.paths, names)}
-        busy |= {key for key, handle in self.handles.items() if history.pid_alive(handle.pid)}
+        busy = {key for key, handle in self.handles.items() if history.pid_alive(handle.pid)}
         self.paths.ensure_state_dir()
         with open_store(config.store.url, self.paths.state_dir) as store:
+            # On PostgreSQL the leases show runs of every host, not only this one's.
+            busy |= {name.casefold() for name in history.running(self.paths, names, store)}
             decisions = claim_due(store, config, now, busy)
         for decision in decisions:
             self._act(decision)

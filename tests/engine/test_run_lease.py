@@ -4,19 +4,18 @@ its heartbeat; taken over once expired, or at once when its process on this host
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
+from run_helpers import wait_for
 
 from bctui.engine.runs import shared
 from bctui.engine.runs.history import holder_alive
 from bctui.engine.runs.lock import LockedError
 from bctui.engine.runs.shared import LeaseLock, SharedDb
-
-from run_helpers import wait_for
 
 
 @pytest.fixture

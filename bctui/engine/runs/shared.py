@@ -147,7 +147,7 @@ class SharedDb:
 
         with self._lock:
             try:
-                cursor = self._connect().execute(sql, params)  # type: ignore[arg-type]
+                cursor = self._connect().execute(sql, params)
                 found = cursor.fetchall() if cursor.description else []
                 return found, cursor.rowcount
             except psycopg.Error as exc:
@@ -186,17 +186,16 @@ def shared_db(store: ProfileStore | None) -> SharedDb | None:
     with _SHARED_LOCK:
         db = _SHARED.get((conninfo, password))
         if db is None:
-            db = _SHARED[(conninfo, password)] = SharedDb(conninfo, password)
+            where = str(getattr(store, "where", "") or "[store] url")
+            db = _SHARED[(conninfo, password)] = SharedDb(conninfo, password, where)
         return db
 
 
 def store_conninfo(store: Any) -> tuple[str, str | None]:
-    """The libpq connection string and password a PostgreSQL store connects with."""
-    info = store.conninfo
-    conninfo = info() if callable(info) else info
-    password = getattr(store, "password", None)
-    if callable(password):
-        password = password()
+    """The libpq URL and password a PostgreSQL store connects with (`conninfo` and `password`
+    when it offers them, else what it was opened with)."""
+    conninfo = getattr(store, "conninfo", None) or store._url
+    password = getattr(store, "password", None) or getattr(store, "_password", None)
     if password is not None and not isinstance(password, str):
         password = password.reveal() if hasattr(password, "reveal") else str(password)
     return str(conninfo), password

@@ -134,7 +134,7 @@ class RunDetailScreen(Screen[None]):
                     store, st.goal_key(record.connection, g.goal), FAILURES_PER_GOAL
                 )
             ]
-        status = history.run_status(paths, record)
+            status = history.run_status(paths, record, store)
         path = log_path(paths, record.id)
         lines: list[tuple[float, str]] = []
         missing = not path.exists()
