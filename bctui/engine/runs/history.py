@@ -18,7 +18,7 @@ from bctui.engine.runs.events import Event, follow_events
 from bctui.engine.runs.lock import Holder, RunLock
 from bctui.engine.runs.runner import log_path
 from bctui.errors import BctuiError, NotFoundError
-from bctui.store import ProfileStore
+from bctui.store import Store
 
 
 class RunStatus(StrEnum):
@@ -63,7 +63,7 @@ def run_status(paths: Paths, record: st.RunRecord) -> RunStatus:
     return RunStatus.INTERRUPTED
 
 
-def find_run(paths: Paths, store: ProfileStore, config: Config | None, target: str) -> st.RunRecord:
+def find_run(paths: Paths, store: Store, config: Config | None, target: str) -> st.RunRecord:
     """A run by id, unique id prefix, or connection name (its latest run)."""
     st.migrate(store)
     record = st.get_run(store, target)
@@ -87,7 +87,7 @@ def find_run(paths: Paths, store: ProfileStore, config: Config | None, target: s
     )
 
 
-def latest_runs(store: ProfileStore) -> dict[str, st.RunRecord]:
+def latest_runs(store: Store) -> dict[str, st.RunRecord]:
     """Connection name (as recorded) -> its newest run record, in one query."""
     st.migrate(store)
     return st.latest_runs(store)
