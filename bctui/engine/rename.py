@@ -17,17 +17,17 @@ from bctui.engine.runs import state as st
 from bctui.engine.runs.history import live_holder
 from bctui.engine.runs.lock import Lock, LockedError, run_lock, slug
 from bctui.errors import BctuiError
-from bctui.store import ProfileStore
+from bctui.store import Store
 
 
-def history_blocker(paths: Paths, store: ProfileStore, connection: str) -> str:
+def history_blocker(paths: Paths, store: Store, connection: str) -> str:
     """'' when the connection's history can be renamed now, else why not (and what to do)."""
     st.migrate(store)
     reason = _blocker(paths, store, connection)
     return f"{reason[0]}; {reason[1]}" if reason else ""
 
 
-def rename_connection(paths: Paths, store: ProfileStore, old: str, new: str) -> None:
+def rename_connection(paths: Paths, store: Store, old: str, new: str) -> None:
     """Move connection `old`'s history (runs, every goal's records) to the name `new`."""
     st.migrate(store)
     if old == new:
@@ -44,7 +44,7 @@ def rename_connection(paths: Paths, store: ProfileStore, old: str, new: str) -> 
             st.rename_connection_rows(tx, store, old, new)
 
 
-def rename_goal(paths: Paths, store: ProfileStore, connection: str, old: str, new: str) -> None:
+def rename_goal(paths: Paths, store: Store, connection: str, old: str, new: str) -> None:
     """Move goal `old` of a connection (watermark, sent values, import job, run rows) to `new`."""
     st.migrate(store)
     if old == new:
@@ -61,7 +61,7 @@ def rename_goal(paths: Paths, store: ProfileStore, connection: str, old: str, ne
             st.rename_goal_rows(tx, store, connection, old, new)
 
 
-def _blocker(paths: Paths, store: ProfileStore, connection: str) -> tuple[str, str] | None:
+def _blocker(paths: Paths, store: Store, connection: str) -> tuple[str, str] | None:
     """(why, fix) when a rename of the connection's history must wait."""
     holder = live_holder(paths, connection, store)
     if holder is not None and holder.run_id:
@@ -78,14 +78,14 @@ def _blocker(paths: Paths, store: ProfileStore, connection: str) -> tuple[str, s
     return None
 
 
-def _refuse_if_blocked(paths: Paths, store: ProfileStore, connection: str) -> None:
+def _refuse_if_blocked(paths: Paths, store: Store, connection: str) -> None:
     reason = _blocker(paths, store, connection)
     if reason is not None:
         raise BctuiError(f"cannot rename now: {reason[0]}", fix=reason[1])
 
 
 @contextlib.contextmanager
-def _held(paths: Paths, store: ProfileStore, *connections: str) -> Iterator[None]:
+def _held(paths: Paths, store: Store, *connections: str) -> Iterator[None]:
     """Hold the run locks of these connection names, so no run starts during the rename."""
     locks: list[Lock] = []
     seen: set[str] = set()

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from bctui.engine.runs import state as st
 from bctui.errors import BctuiError
-from bctui.store import ProfileStore
+from bctui.store import Store
 
 CHUNK: Final = 5000
 PROFILE_COLUMNS: Final = (
@@ -105,7 +105,7 @@ def _canonical(row: Sequence[Any]) -> bytes:
 
 
 def migrate_store(
-    source: ProfileStore,
+    source: Store,
     target: Any,
     *,
     runs_dir: Path | None = None,
@@ -161,7 +161,7 @@ def migrate_store(
     return MigrateReport(tuple(reports), bool(occupied))
 
 
-def _engine_tables(source: ProfileStore, target: Any) -> list[str]:
+def _engine_tables(source: Store, target: Any) -> list[str]:
     """The source's tables other than the store's own, in name order; each must exist in the
     target (migrated by this same bctui)."""
     names = [
@@ -203,7 +203,7 @@ def _us(text: Any, us: Any) -> int:
     return int(moment.timestamp() * 1_000_000)
 
 
-def _copy_profiles(source: ProfileStore, tx: Any) -> TableReport:
+def _copy_profiles(source: Store, tx: Any) -> TableReport:
     out, back = Checksum(), Checksum()
     cursor = source.query(
         "SELECT pid, id, properties, permission_level, interactions_viewed, created_at, "
@@ -223,12 +223,12 @@ def _copy_profiles(source: ProfileStore, tx: Any) -> TableReport:
     tx.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (str(int(seq[0]) if seq else 0),))
     # New profiles take pids from the sequence: past every copied one.
     tx.execute("SELECT setval('profile_pid', greatest((SELECT max(pid) FROM profile), 1))")
-    for row in _read(tx, f"SELECT {', '.join(PROFILE_COLUMNS)} FROM profile"):
-        back.add(row)
+    for stored in _read(tx, f"SELECT {', '.join(PROFILE_COLUMNS)} FROM profile"):
+        back.add(stored)
     return TableReport("profile", out.rows, back.rows, out.hex, back.hex)
 
 
-def _copy_table(source: ProfileStore, target: Any, tx: Any, table: str) -> TableReport:
+def _copy_table(source: Store, target: Any, tx: Any, table: str) -> TableReport:
     types = {
         r[0]: str(r[1]) for r in target.query(
             "SELECT column_name, data_type FROM information_schema.columns "
@@ -236,7 +236,7 @@ def _copy_table(source: ProfileStore, target: Any, tx: Any, table: str) -> Table
         ).fetchall()
     }  # fmt: skip
     cursor = source.query(f"SELECT * FROM {table}")
-    columns = [d[0] for d in cursor.description]
+    columns = [d[0] for d in getattr(cursor, "description", None) or ()]
     missing = [c for c in columns if c not in types]
     if missing:
         raise BctuiError(
@@ -253,12 +253,12 @@ def _copy_table(source: ProfileStore, target: Any, tx: Any, table: str) -> Table
         for row in batch:
             out.add(row)
         tx.executemany(insert, batch)
-    for row in _read(tx, f"SELECT {quoted} FROM {table}"):
-        back.add(row)
+    for stored in _read(tx, f"SELECT {quoted} FROM {table}"):
+        back.add(stored)
     return TableReport(table, out.rows, back.rows, out.hex, back.hex)
 
 
-def _copy_logs(source: ProfileStore, tx: Any, runs_dir: Path) -> TableReport:
+def _copy_logs(source: Store, tx: Any, runs_dir: Path) -> TableReport:
     """Each history run's log file, as its run events (line numbers from 1)."""
     out, back = Checksum(), Checksum()
     for (run_id,) in source.query("SELECT id FROM run ORDER BY id").fetchall():
@@ -273,8 +273,8 @@ def _copy_logs(source: ProfileStore, tx: Any, runs_dir: Path) -> TableReport:
                 "INSERT INTO run_event (run_id, n, body) VALUES (?, ?, ?)",
                 batch[start:start + CHUNK],
             )
-    for row in _read(tx, "SELECT run_id, n, body FROM run_event"):
-        back.add(row)
+    for stored in _read(tx, "SELECT run_id, n, body FROM run_event"):
+        back.add(stored)
     return TableReport(EVENTS_TABLE, out.rows, back.rows, out.hex, back.hex)
 
 

@@ -33,8 +33,6 @@ def test_absolute_url(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql://bob@db.example.com/bctui", "PostgreSQL stores"),
-        ("postgres://db/x", "PostgreSQL stores"),
         ("mysql://db/x", 'unsupported store URL "mysql://db/x"'),
         ("profiles.db", 'unsupported store URL "profiles.db"'),
         ("sqlite://host/p.db", "names a host"),
@@ -54,9 +52,9 @@ def test_unsupported_urls(tmp_path: Path, url: str, message: str) -> None:
 
 def test_a_password_in_the_url_never_shows(tmp_path: Path) -> None:
     with pytest.raises(BctuiError) as caught:
-        open_store("postgresql://bob:hunter2@db.example.com:5432/bctui", tmp_path)
+        open_store("postgresql://bob:hunter2@127.0.0.1:1/bctui", tmp_path)  # nobody listens
     assert "hunter2" not in str(caught.value)
-    assert "bob:***@db.example.com:5432" in str(caught.value)
+    assert "bob:***@127.0.0.1:1" in str(caught.value)
 
 
 def test_the_file_is_private(tmp_path: Path) -> None:

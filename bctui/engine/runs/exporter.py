@@ -683,7 +683,7 @@ class Exporter:
             return
         settled = taken.settled
         with run.store.transaction() as tx:
-            st.record_sent(tx, run.key, taken.sent, getattr(run.store, "dialect", "sqlite"))
+            st.record_sent(tx, run.key, taken.sent, run.store.dialect)
             st.clear_failures(tx, run.key, settled.delivered + settled.dropped)
             st.record_failures(tx, run.key, run.run_id, settled.failed)
             st.set_watermark(tx, run.key, taken.cursor)

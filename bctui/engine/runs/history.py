@@ -20,7 +20,7 @@ from bctui.engine.runs.events import Event, follow_events, read_events
 from bctui.engine.runs.lock import Holder, run_lock
 from bctui.engine.runs.runner import log_path
 from bctui.errors import BctuiError, NotFoundError
-from bctui.store import ProfileStore
+from bctui.store import Store
 
 
 class RunStatus(StrEnum):
@@ -55,7 +55,7 @@ def holder_alive(holder: Holder) -> bool:
 
 
 def live_holder(
-    paths: Paths, connection: str, store: ProfileStore | None = None
+    paths: Paths, connection: str, store: Store | None = None
 ) -> Holder | None:
     """The live process holding the connection's lock (its lease, for a PostgreSQL `store`),
     or None."""
@@ -64,7 +64,7 @@ def live_holder(
 
 
 def run_status(
-    paths: Paths, record: st.RunRecord, store: ProfileStore | None = None
+    paths: Paths, record: st.RunRecord, store: Store | None = None
 ) -> RunStatus:
     """RUNNING only while a live process holds the connection's lock for this run id."""
     if record.state != st.RUNNING:
@@ -78,7 +78,7 @@ def run_status(
     return RunStatus.INTERRUPTED
 
 
-def find_run(paths: Paths, store: ProfileStore, config: Config | None, target: str) -> st.RunRecord:
+def find_run(paths: Paths, store: Store, config: Config | None, target: str) -> st.RunRecord:
     """A run by id, unique id prefix, or connection name (its latest run)."""
     st.migrate(store)
     record = st.get_run(store, target)
@@ -102,14 +102,14 @@ def find_run(paths: Paths, store: ProfileStore, config: Config | None, target: s
     )
 
 
-def latest_runs(store: ProfileStore) -> dict[str, st.RunRecord]:
+def latest_runs(store: Store) -> dict[str, st.RunRecord]:
     """Connection name (as recorded) -> its newest run record, in one query."""
     st.migrate(store)
     return st.latest_runs(store)
 
 
 def running(
-    paths: Paths, connections: Iterable[str], store: ProfileStore | None = None
+    paths: Paths, connections: Iterable[str], store: Store | None = None
 ) -> dict[str, Holder]:
     """Connection -> its live lock holder, for the connections running now (a rename holds the
     lock for a moment with no run id: that is no run)."""
@@ -125,7 +125,7 @@ def wait_for_log(
     paths: Paths,
     record_or_id: st.RunRecord | str,
     timeout: float = 5.0,
-    store: ProfileStore | None = None,
+    store: Store | None = None,
 ) -> Path:
     """The run's log file; a run that is (or may be) just starting gets `timeout` seconds to
     create it, since a run records itself a moment before it opens its log.
@@ -155,7 +155,7 @@ def wait_for_log(
     return path
 
 
-def run_lines(paths: Paths, run_id: str, store: ProfileStore | None = None) -> list[bytes]:
+def run_lines(paths: Paths, run_id: str, store: Store | None = None) -> list[bytes]:
     """The run's log lines (without newlines): from its file, else (PostgreSQL) the database."""
     path = log_path(paths, run_id)
     db = shared.shared_db(store)
@@ -165,7 +165,7 @@ def run_lines(paths: Paths, run_id: str, store: ProfileStore | None = None) -> l
     return [line.encode() for line in shared.db_lines(db, run_id)]
 
 
-def run_events(paths: Paths, run_id: str, store: ProfileStore | None = None) -> Iterator[Event]:
+def run_events(paths: Paths, run_id: str, store: Store | None = None) -> Iterator[Event]:
     """Every event of a run's log (its file, else the database for a PostgreSQL store)."""
     path = log_path(paths, run_id)
     db = shared.shared_db(store)
@@ -177,7 +177,7 @@ def run_events(paths: Paths, run_id: str, store: ProfileStore | None = None) -> 
 
 
 def cancel_run(
-    paths: Paths, connection: str, run_id: str | None = None, store: ProfileStore | None = None
+    paths: Paths, connection: str, run_id: str | None = None, store: Store | None = None
 ) -> int:
     """SIGTERM to the process running the connection (that run, when `run_id` is given), which
     then stops at its next safe point and records CANCELLED; returns its pid."""
@@ -212,7 +212,7 @@ def follow_run(
     pid: int | None = None,
     poll: float = 0.2,
     stop: threading.Event | None = None,
-    store: ProfileStore | None = None,
+    store: Store | None = None,
 ) -> Iterator[Event]:
     """The events of run `run_id` as they are written, to its RunFinished.
 
@@ -237,7 +237,7 @@ class _Follower:
         pid: int | None,
         poll: float,
         stop: threading.Event | None,
-        store: ProfileStore | None = None,
+        store: Store | None = None,
     ) -> None:
         self.paths = paths
         self.lock = run_lock(paths.locks_dir, connection, store)

@@ -23,7 +23,7 @@ import orjson
 from bctui.errors import BctuiError, ExitCode
 
 if TYPE_CHECKING:
-    from bctui.store import ProfileStore
+    from bctui.store import Store
 
 # `holder()` (behind `bctui watch`, `bctui runs` and the TUI) probes with a shared lock held for an
 # instant; a run that starts in that instant waits the probe out rather than mistaking it for a
@@ -95,7 +95,7 @@ class Lock(Protocol):
 def run_lock(
     locks_dir: Path,
     connection: str,
-    store: ProfileStore | None = None,
+    store: Store | None = None,
     *,
     on_lost: Callable[[], None] | None = None,
 ) -> Lock:

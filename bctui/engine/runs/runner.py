@@ -34,8 +34,9 @@ from bctui.engine.runs.events import (
 )
 from bctui.engine.runs.lock import Lock, run_lock
 from bctui.engine.secrets import SecretsFile
+from bctui.engine.stores import open_configured_store
 from bctui.errors import BctuiError, NotFoundError, UsageError
-from bctui.store import ProfileStore, open_store
+from bctui.store import Store
 
 if TYPE_CHECKING:
     from bctui.engine.runs.exporter import Exporter
@@ -167,7 +168,7 @@ def run_connection(
     check_started_by(options.started_by)
     asked_id = check_run_id(options.run_id) if options.run_id else new_run_id()
     paths.ensure_state_dir()
-    store = open_store(config.store.url, paths.state_dir)
+    store = open_configured_store(config.store, paths)
     try:
         st.migrate(store)
         if st.run_exists(store, asked_id):
@@ -208,7 +209,7 @@ class _Run:
         conn: Connection,
         goals: list[Goal],
         options: RunOptions,
-        store: ProfileStore,
+        store: Store,
         lock: Lock,
         run_id: str,
         listener: Callable[[Event], None] | None,

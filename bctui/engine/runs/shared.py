@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from bctui.engine.runs.lock import Holder
-    from bctui.store import ProfileStore
+    from bctui.store import Store
 
 SHARED_COMPONENT: Final = "shared"
 SHARED_MIGRATIONS: Final = (
@@ -83,12 +83,12 @@ def this_host() -> str:
     return os.environ.get(HOST_ENV) or socket.gethostname()
 
 
-def is_postgres(store: ProfileStore | None) -> bool:
+def is_postgres(store: Store | None) -> bool:
     """Whether the store is a PostgreSQL one (shared between hosts)."""
-    return store is not None and getattr(store, "dialect", "sqlite") == "postgresql"
+    return store is not None and store.dialect == "postgresql"
 
 
-def migrate(store: ProfileStore) -> None:
+def migrate(store: Store) -> None:
     """Create the lease and event tables in a PostgreSQL store (nothing for SQLite)."""
     if is_postgres(store):
         store.migrate(SHARED_COMPONENT, SHARED_MIGRATIONS)
@@ -178,7 +178,7 @@ _SHARED: dict[tuple[str, str | None], SharedDb] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_db(store: ProfileStore | None) -> SharedDb | None:
+def shared_db(store: Store | None) -> SharedDb | None:
     """The process's SharedDb for a PostgreSQL store's server (None for SQLite or no store)."""
     if not is_postgres(store):
         return None
