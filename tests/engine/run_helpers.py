@@ -271,6 +271,13 @@ class Workspace:
         """Every complete event of a run's log."""
         return list(read_events(log_path(self.paths, run_id)))
 
+    def store_events(self, run_id: str) -> list[Event]:
+        """A run's events as its store holds them (PostgreSQL) or its log file (SQLite)."""
+        from bctui.engine.runs import history
+
+        with self.store() as store:
+            return list(history.run_events(self.paths, run_id, store))
+
     def log_kinds(self, run_id: str) -> list[str]:
         """The event types of a run's log, in order."""
         path = log_path(self.paths, run_id)
