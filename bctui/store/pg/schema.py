@@ -31,6 +31,14 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
     END
 $fn$"""
 
+# Python's str.casefold for `contains`, near enough: lower() (by the database's locale) and the
+# two common folds lower() does not make.
+_FOLD_FUNCTION: Final = """
+CREATE FUNCTION bctui_fold(t text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT replace(replace(lower(t), 'ß', 'ss'), 'ς', 'σ')
+$fn$"""
+
 STORE_MIGRATIONS: Final[tuple[Migration, ...]] = (
     (
         f"CREATE SEQUENCE profile_pid INCREMENT BY {PID_BLOCK}",
@@ -55,6 +63,7 @@ STORE_MIGRATIONS: Final[tuple[Migration, ...]] = (
             profiles BIGINT NOT NULL DEFAULT 0
         )""",
         _NUMERIC_FUNCTION,
+        _FOLD_FUNCTION,
         "INSERT INTO meta (key, value) VALUES ('seq', '0') ON CONFLICT (key) DO NOTHING",
     ),
 )

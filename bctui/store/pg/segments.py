@@ -56,7 +56,7 @@ def _condition(rule: Rule) -> tuple[str, list[object]]:
         return "TRUE", []
     if op == "contains":
         needle = operand if isinstance(operand, str) else str(operand)
-        return f"strpos(lower({_TEXT}), ?) > 0", [needle.casefold()]
+        return f"strpos(bctui_fold({_TEXT}), ?) > 0", [needle.casefold()]
     if op == "in":
         values: Sequence[Scalar] = operand  # type: ignore[assignment]
         texts = [v for v in values if isinstance(v, str)]

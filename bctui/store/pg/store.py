@@ -138,6 +138,10 @@ class PgStore:
             ) from None
         except psycopg.OperationalError as exc:
             raise self._error(exc, "cannot update the store's tables") from None
+        except psycopg.Error as exc:
+            raise BctuiError(f"cannot update the store's {component} tables: {_first_line(exc)}",
+                             where=self._where,
+                             fix="nothing was changed; report this as a bug in bctui") from None
         return len(steps) - current
 
     def _version(self, key: str) -> int:
@@ -276,16 +280,16 @@ class PgStore:
         as committed when the iteration starts, streamed in bounded memory)."""
         if batch < 1:
             raise ValueError("batch must be at least 1")
-        return self._stream(segment, segments_of, since_seq, min_permission, batch)
-
-    def _stream(self, segment: SegmentDef | None, segments_of: Sequence[SegmentDef],
-                since_seq: int, min_permission: str | None,
-                batch: int) -> Generator[tuple[Profile, list[str]], None, None]:
         where = ["p.seq > ?"]
         where_params: list[object] = [since_seq]
         if min_permission is not None:
             where.append("p.permission_level >= ?")
             where_params.append(permission_rank(min_permission))
+        return self._stream(segment, segments_of, where, where_params, batch)
+
+    def _stream(self, segment: SegmentDef | None, segments_of: Sequence[SegmentDef],
+                where: list[str], where_params: list[object],
+                batch: int) -> Generator[tuple[Profile, list[str]], None, None]:
         columns = [PROFILE_COLUMNS]
         column_params: list[object] = []
         for other in segments_of:
