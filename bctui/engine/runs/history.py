@@ -17,7 +17,7 @@ from bctui.engine.paths import Paths
 from bctui.engine.runs import shared
 from bctui.engine.runs import state as st
 from bctui.engine.runs.events import Event, follow_events, read_events
-from bctui.engine.runs.lock import Holder, run_lock
+from bctui.engine.runs.lock import Holder, Lock, RunLock
 from bctui.engine.runs.runner import log_path
 from bctui.errors import BctuiError, NotFoundError
 from bctui.store import Store
@@ -46,6 +46,21 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def _db(paths: Paths, store: Store | None) -> shared.SharedDb | None:
+    """The run coordination database: the PostgreSQL `store`'s, or (no store given) that of
+    the store `paths.config` names; None for SQLite."""
+    if store is not None:
+        return shared.shared_db(store)
+    return shared.configured_db(paths)
+
+
+def _lock(paths: Paths, connection: str, store: Store | None) -> Lock:
+    db = _db(paths, store)
+    if db is None:
+        return RunLock(paths.locks_dir, connection)
+    return shared.LeaseLock(db, connection)
+
+
 def holder_alive(holder: Holder) -> bool:
     """Whether a lock's holder still runs: its process, when on this host; a lease of another
     host is live while unexpired (its heartbeat renews it)."""
@@ -59,7 +74,7 @@ def live_holder(
 ) -> Holder | None:
     """The live process holding the connection's lock (its lease, for a PostgreSQL `store`),
     or None."""
-    holder = run_lock(paths.locks_dir, connection, store).holder()
+    holder = _lock(paths, connection, store).holder()
     return holder if holder is not None and holder_alive(holder) else None
 
 
@@ -138,7 +153,7 @@ def wait_for_log(
     else:
         run_id, wait = record_or_id, timeout
     path = log_path(paths, run_id)
-    db = shared.shared_db(store)
+    db = _db(paths, store)
     deadline = time.monotonic() + wait
 
     def found() -> bool:
@@ -158,7 +173,7 @@ def wait_for_log(
 def run_lines(paths: Paths, run_id: str, store: Store | None = None) -> list[bytes]:
     """The run's log lines (without newlines): from its file, else (PostgreSQL) the database."""
     path = log_path(paths, run_id)
-    db = shared.shared_db(store)
+    db = _db(paths, store)
     if path.exists() or db is None:
         with open(path, "rb") as handle:
             return [line.rstrip(b"\n") for line in handle if line.endswith(b"\n")]
@@ -168,7 +183,7 @@ def run_lines(paths: Paths, run_id: str, store: Store | None = None) -> list[byt
 def run_events(paths: Paths, run_id: str, store: Store | None = None) -> Iterator[Event]:
     """Every event of a run's log (its file, else the database for a PostgreSQL store)."""
     path = log_path(paths, run_id)
-    db = shared.shared_db(store)
+    db = _db(paths, store)
     if path.exists() or db is None:
         yield from read_events(path)
         return
@@ -240,8 +255,8 @@ class _Follower:
         store: Store | None = None,
     ) -> None:
         self.paths = paths
-        self.lock = run_lock(paths.locks_dir, connection, store)
-        self.db = shared.shared_db(store)
+        self.lock = _lock(paths, connection, store)
+        self.db = _db(paths, store)
         self.run_id = run_id
         self.target = log_path(paths, run_id)
         self.pid = pid  # None: whichever live process holds the lock for one of our runs

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from bctui.engine.runs.events import Event, RunFinished, parse_event
@@ -30,6 +31,7 @@ from bctui.errors import BctuiError
 if TYPE_CHECKING:
     import psycopg
 
+    from bctui.engine.paths import Paths
     from bctui.engine.runs.lock import Holder
     from bctui.store import Store
 
@@ -191,6 +193,47 @@ def shared_db(store: Store | None) -> SharedDb | None:
         return db
 
 
+_CONFIGURED: dict[Path, tuple[int, SharedDb | None]] = {}
+
+
+def configured_db(paths: Paths) -> SharedDb | None:
+    """The SharedDb of the store `paths.config` names when it is PostgreSQL (None for SQLite,
+    or without a readable config); re-read when the file changes."""
+    from bctui.engine.config import load_config
+    from bctui.engine.secrets import SecretsFile, resolve
+    from bctui.store.store import is_postgres_url
+
+    try:
+        stamp = paths.config.stat().st_mtime_ns
+    except OSError:
+        return None
+    with _SHARED_LOCK:
+        cached = _CONFIGURED.get(paths.config)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        settings = load_config(paths.config).store
+    except BctuiError:
+        return None
+    db = None
+    if is_postgres_url(settings.url):
+        password = None
+        if settings.password:
+            try:
+                password = resolve(
+                    settings.password, SecretsFile(paths.secrets), where="[store] password"
+                ).reveal()
+            except BctuiError:
+                return None  # the run itself will say what is wrong with the password
+        with _SHARED_LOCK:
+            db = _SHARED.get((settings.url, password))
+            if db is None:
+                db = _SHARED[(settings.url, password)] = SharedDb(settings.url, password)
+    with _SHARED_LOCK:
+        _CONFIGURED[paths.config] = (stamp, db)
+    return db
+
+
 def store_conninfo(store: Any) -> tuple[str, str | None]:
     """The libpq URL and password a PostgreSQL store connects with (`conninfo` and `password`
     when it offers them, else what it was opened with)."""
@@ -291,11 +334,17 @@ class LeaseLock:
             )
 
     def holder(self) -> Holder | None:
-        """The holder of an unexpired lease, or None."""
+        """The holder of an unexpired lease, or None (also when it is a process of this host
+        that is gone: its lease is as good as free, see acquire)."""
+        from bctui.engine.runs.history import pid_alive
+
         row = self._row()
         if row is None or row[2]:
             return None
-        return row[0]
+        holder = row[0]
+        if holder.host == this_host() and not pid_alive(holder.pid):
+            return None
+        return holder
 
     def _row(self) -> tuple[Holder, str, bool] | None:
         """(holder, token, expired) of the lease row, or None when there is none."""
