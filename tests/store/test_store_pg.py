@@ -14,7 +14,7 @@ import pytest
 from store_helpers import put
 
 from bctui.errors import BctuiError
-from bctui.store import ProfileWrite, open_store
+from bctui.store import ProfileWrite, Rule, SegmentDef, open_store
 from bctui.store.pg.store import PgStore
 
 T = TypeVar("T")
@@ -245,3 +245,17 @@ def test_a_watermark_never_passes_a_change_committed_later(url: str) -> None:
     with PgStore(url) as store:
         assert store.count() == 1 + 3 * 20
         assert store.max_seq() == 1 + 3 * 20 * 2
+
+
+# -- plans ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", [Rule("country", "eq", "NL"),
+                                  Rule("country", "in", ("NL", "BE"))], ids=["eq", "in"])
+def test_text_rules_and_lookups_can_use_the_properties_index(url: str, rule: Rule) -> None:
+    with PgStore(url) as store:
+        store.query("SET enable_seqscan = off")  # a tiny table: ask whether the index *can*
+        predicate, params = store.segment_sql(SegmentDef("s", "all", (rule,)))
+        plan = store.query(f"EXPLAIN SELECT count(*) FROM profile p WHERE {predicate}", params)
+        assert "profile_props" in " ".join(row[0] for row in plan)
+        assert store.find_many("tags", ["a", "zz"]) == {"a": ["p"]}
