@@ -56,7 +56,10 @@ STORE_MIGRATIONS: Final[tuple[Migration, ...]] = (
             seq BIGINT NOT NULL
         )""",
         "CREATE UNIQUE INDEX profile_seq ON profile (seq)",
-        "CREATE INDEX profile_props ON profile USING gin (props jsonb_path_ops)",
+        # No pending list: with one, every lookup reads the whole list until a vacuum merges
+        # it (4 ms a lookup after a large load, where the index itself answers in 0.02 ms).
+        "CREATE INDEX profile_props ON profile USING gin (props jsonb_path_ops)"
+        " WITH (fastupdate = off)",
         # Every property name some profile holds, with how many profiles hold it.
         """CREATE TABLE prop_name (
             name TEXT COLLATE "C" PRIMARY KEY,

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+import orjson
+
 from bctui.store.segments import Rule, SegmentDef
 from bctui.store.values import Scalar
 
@@ -41,13 +43,34 @@ def segment_sql(segment: SegmentDef, *, alias: str = "p") -> tuple[str, list[obj
 
 
 def rule_sql(rule: Rule, *, alias: str = "p") -> tuple[str, list[object]]:
-    """A predicate for one rule: EXISTS over the property's values."""
+    """A predicate for one rule: EXISTS over the property's values; text equality as JSONB
+    containment instead, which the GIN index on the properties answers."""
+    texts = _texts_only(rule)
+    if texts is not None:
+        if not texts:
+            return "FALSE", []
+        docs = [orjson.dumps({rule.property: [text]}).decode() for text in texts]
+        sql = " OR ".join(f"{alias}.props @> ?::jsonb" for _ in docs)
+        sql = f"({sql})" if len(docs) > 1 else sql
+        return (f"NOT {sql}" if rule.op == "ne" else sql), list(docs)
     condition, params = _condition(rule)
     sql = (f"EXISTS (SELECT 1 FROM jsonb_array_elements({alias}.props -> ?) AS v(value)"
            f" WHERE {condition})")
     if rule.op == "ne":
         sql = f"NOT {sql}"
     return sql, [rule.property, *params]
+
+
+def _texts_only(rule: Rule) -> list[str] | None:
+    """The texts an `eq`, `ne` or `in` rule compares with when they are all it compares with
+    (a text equals only the same text); None for any other rule."""
+    if rule.op in ("eq", "ne") and isinstance(rule.value, str):
+        return [rule.value]
+    if rule.op == "in" and isinstance(rule.value, tuple) and all(
+        isinstance(v, str) for v in rule.value
+    ):
+        return [str(v) for v in rule.value]
+    return None
 
 
 def _condition(rule: Rule) -> tuple[str, list[object]]:

@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from typing import Final
 
 _DDL_WORDS: Final = {
+    "TEXT": 'TEXT COLLATE "C"',
     "BLOB": "BYTEA",
     "REAL": "DOUBLE PRECISION",
     "INTEGER": "BIGINT",
 }
-_WORD: Final = re.compile(r"\b(BLOB|REAL|INTEGER)\b|\bWITHOUT\s+ROWID\b", re.IGNORECASE)
+_WORD: Final = re.compile(r"\b(TEXT|BLOB|REAL|INTEGER)\b|\bWITHOUT\s+ROWID\b", re.IGNORECASE)
 _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -57,7 +58,8 @@ def placeholders(sql: str, named: bool = False) -> str:
 
 def portable_ddl(sql: str) -> str:
     """SQLite DDL as PostgreSQL's: BLOB, REAL and INTEGER become BYTEA, DOUBLE PRECISION and
-    BIGINT (SQLite's INTEGER holds 64 bits), `WITHOUT ROWID` goes (every table is a heap)."""
+    BIGINT (SQLite's INTEGER holds 64 bits), TEXT compares bytewise as in SQLite (the "C"
+    collation, whatever the database's locale), `WITHOUT ROWID` goes (every table is a heap)."""
     parts = re.split(r"('(?:[^']|'')*')", sql)  # leave string literals alone
     for i in range(0, len(parts), 2):
         parts[i] = _WORD.sub(_ddl_word, parts[i])

@@ -368,10 +368,11 @@ def connect_error(exc: psycopg.Error, url: str) -> BctuiError:
 
 
 def _reason(text: str) -> str:
-    """libpq's last line of detail ("Connection refused", "timeout expired", …)."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    last = lines[-1] if lines else "no answer"
-    return last.split("failed: ")[-1]
+    """libpq's reason ("Connection refused", "timeout expired", …) from its message."""
+    for line in text.splitlines():
+        if "failed: " in line:
+            return line.split("failed: ", 1)[1].strip()
+    return _first_line(Exception(text))
 
 
 def redact(url: str) -> str:

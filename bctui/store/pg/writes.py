@@ -1,7 +1,7 @@
 """The batched write path on PostgreSQL: `BatchMerge`'s merge, with PostgreSQL's I/O.
 
 Per batch: one lookup statement per identifier property, one read of the profiles involved,
-then COPY for the new profiles, one UPDATE … FROM unnest(…) for the changed ones, and one upsert
+then COPY for the new profiles, pipelined UPDATEs by primary key for the changed ones, one upsert
 of the per-name holder counts (`prop_name`, which lists the names without a profile scan).
 """
 
@@ -21,11 +21,11 @@ from bctui.store.writes import _UNLOADED, BatchMerge, _State
 _STATE_COLUMNS = "pid, id, properties, permission_level, interactions_viewed, seq"
 _COPY = ("COPY profile (pid, id, properties, permission_level, interactions_viewed, created_us,"
          " updated_us, seq) FROM STDIN")
+# One statement per changed profile, pipelined: each finds its row by the primary key, where a
+# join with unnest(…) may be planned as a scan of the whole table.
 _UPDATE = (
-    "UPDATE profile AS p SET properties = u.properties, permission_level = u.level,"
-    " interactions_viewed = u.interactions, updated_us = %s, seq = u.seq"
-    " FROM unnest(%s::bigint[], %s::text[], %s::smallint[], %s::text[], %s::bigint[])"
-    " AS u(pid, properties, level, interactions, seq) WHERE p.pid = u.pid"
+    "UPDATE profile SET properties = %s, permission_level = %s, interactions_viewed = %s,"
+    " updated_us = %s, seq = %s WHERE pid = %s"
 )
 
 _COUNT = (
@@ -112,7 +112,10 @@ class PgBatch(BatchMerge):
                 for row in created:
                     copy.write_row(row)
         if pids:
-            self._conn.execute(_UPDATE, (now, pids, props_list, levels, interactions_list, seqs))
+            with self._conn.cursor() as cursor:
+                cursor.executemany(_UPDATE, [
+                    (pr, lv, it, now, sq, pid) for pr, lv, it, sq, pid in
+                    zip(props_list, levels, interactions_list, seqs, pids, strict=True)])
         counts = sorted((name, n) for name, n in holders.items() if n)  # in key order: no deadlock
         if counts:
             self._conn.execute(_COUNT, ([c[0] for c in counts], [c[1] for c in counts]))
