@@ -46,3 +46,7 @@ def store_backend(request: pytest.FixtureRequest) -> Iterator[str]:
         yield backend
     finally:
         run_helpers.pg_database = None
+        if backend == "postgresql":
+            from bctui.engine.runs import shared
+
+            shared.close_all()  # the test's databases are not used again

@@ -3,6 +3,9 @@
 The file also says who holds it (PID, run id, start time), for the message a second run prints. A
 file whose lock is free but that still names a holder was left by a killed run: it is stale, and is
 taken over (the caller logs that it did).
+
+With a PostgreSQL store, shared between hosts, the lock is a lease in the database instead
+(`shared.LeaseLock`, same interface); `run_lock` picks the one the store needs.
 """
 
 from __future__ import annotations

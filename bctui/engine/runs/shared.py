@@ -196,6 +196,16 @@ def shared_db(store: Store | None) -> SharedDb | None:
 _CONFIGURED: dict[Path, tuple[int, SharedDb | None]] = {}
 
 
+def close_all() -> None:
+    """Close every connection this process keeps for run coordination (they reopen on use)."""
+    with _SHARED_LOCK:
+        found = list(_SHARED.values())
+        _SHARED.clear()
+        _CONFIGURED.clear()
+    for db in found:
+        db.close()
+
+
 def configured_db(paths: Paths) -> SharedDb | None:
     """The SharedDb of the store `paths.config` names when it is PostgreSQL (None for SQLite,
     or without a readable config); re-read when the file changes."""
