@@ -39,8 +39,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
     SELECT replace(replace(lower(t), 'ß', 'ss'), 'ς', 'σ')
 $fn$"""
 
+def _native(*statements: str) -> Migration:
+    """A step of PostgreSQL's own statements (not translated as portable DDL is)."""
+    return tuple({"postgresql": statement} for statement in statements)
+
+
 STORE_MIGRATIONS: Final[tuple[Migration, ...]] = (
-    (
+    _native(
         f"CREATE SEQUENCE profile_pid INCREMENT BY {PID_BLOCK}",
         # Times are integer microseconds since the epoch; ids and text compare bytewise, as
         # in SQLite (the "C" collation), whatever the database's locale.
