@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from run_helpers import wait_for
@@ -148,3 +149,33 @@ def _took(lock: LeaseLock, run_id: str) -> bool:
     except LockedError:
         return False
     return True
+
+
+def test_status_and_cancel_of_a_run_on_another_host(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bctui.engine.paths import Paths
+    from bctui.engine.runs import history
+    from bctui.engine.runs import state as st
+    from bctui.errors import BctuiError
+    from bctui.store import open_store
+
+    paths = Paths(tmp_path / "connections.toml", tmp_path / "state")
+    with open_store(pg_url, paths.state_dir) as store:
+        st.migrate(store)
+        record = st.RunRecord("20260101-000000-abcdef", "c", time.time(), st.RUNNING)
+        with store.transaction() as tx:
+            st.insert_run(tx, record, [("g", "export")])
+        monkeypatch.setenv(shared.HOST_ENV, "host-a")
+        lock = history.shared.LeaseLock(history.shared.shared_db(store), "c", lease=5)
+        lock.acquire(record.id)
+        try:
+            monkeypatch.setenv(shared.HOST_ENV, "host-b")
+            assert history.run_status(paths, record, store) == history.RunStatus.RUNNING
+            assert set(history.running(paths, ["c", "d"], store)) == {"c"}
+            with pytest.raises(BctuiError, match="runs on host host-a") as refused:
+                history.cancel_run(paths, "c", store=store)
+            assert "on host-a" in refused.value.render()
+        finally:
+            lock.release()
+        assert history.run_status(paths, record, store) == history.RunStatus.INTERRUPTED
