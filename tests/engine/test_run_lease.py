@@ -179,3 +179,12 @@ def test_status_and_cancel_of_a_run_on_another_host(
         finally:
             lock.release()
         assert history.run_status(paths, record, store) == history.RunStatus.INTERRUPTED
+
+
+def test_a_store_no_run_has_used_has_no_holder_and_no_events(pg_url: str) -> None:
+    fresh = SharedDb(pg_url)
+    try:
+        assert LeaseLock(fresh, "c").holder() is None
+        assert not shared.has_events(fresh, "r1")
+    finally:
+        fresh.close()

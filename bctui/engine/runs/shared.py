@@ -146,12 +146,15 @@ class SharedDb:
         self, sql: str, params: Sequence[Any] | dict[str, Any]
     ) -> tuple[list[tuple[Any, ...]], int]:
         import psycopg
+        import psycopg.errors
 
         with self._lock:
             try:
                 cursor = self._connect().execute(sql, params)
                 found = cursor.fetchall() if cursor.description else []
                 return found, cursor.rowcount
+            except psycopg.errors.UndefinedTable:
+                return [], 0  # a store no run has used yet: no leases, no events
             except psycopg.Error as exc:
                 self._drop()
                 raise self._error(exc) from exc
