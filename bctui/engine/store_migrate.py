@@ -221,6 +221,12 @@ def _copy_profiles(source: Store, tx: Any) -> TableReport:
         tx.executemany(insert, batch)
     seq = source.query("SELECT value FROM meta WHERE key = 'seq'").fetchone()
     tx.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (str(int(seq[0]) if seq else 0),))
+    # The per-name holder counts PostgreSQL keeps beside the profiles, from what was copied.
+    tx.execute("DELETE FROM prop_name")
+    tx.execute(
+        "INSERT INTO prop_name (name, profiles) SELECT k.name, count(*) "
+        "FROM profile p, jsonb_object_keys(p.props) AS k (name) GROUP BY k.name"
+    )
     # New profiles take pids from the sequence: past every copied one.
     tx.execute("SELECT setval('profile_pid', greatest((SELECT max(pid) FROM profile), 1))")
     for stored in _read(tx, f"SELECT {', '.join(PROFILE_COLUMNS)} FROM profile"):

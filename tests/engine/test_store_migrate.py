@@ -83,6 +83,9 @@ def test_a_store_and_its_history_are_copied_and_verified(
     copy.paths.config.write_text(tomli_w.dumps(config))
     assert _tables(copy) == _tables(original)
     assert copy.profiles() == original.profiles()
+    with copy.store() as pg, original.store() as lite:
+        counts = "SELECT name, profiles FROM prop_name WHERE profiles > 0 ORDER BY name"
+        assert pg.query(counts).fetchall() == [tuple(r) for r in lite.query(counts).fetchall()]
     (run,) = copy.runs()
     assert run.state == "FINISHED"
     assert [e.kind for e in copy.store_events(run.id)][-1] == "run_finished"
