@@ -93,7 +93,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "watch",
         help="follow a running run's progress",
         description="Follow the events of a run as it goes, from any "
-        "terminal: ID is a run id, NAME a connection (its latest run).",
+        "terminal (with a PostgreSQL store, from any host): ID is a run id, NAME a connection "
+        "(its latest run).",
     )
     p.add_argument("target", metavar="ID|NAME")
     p.set_defaults(handler=watch)
