@@ -54,7 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="where profiles, secrets and run logs live (default: "
         "$BCTUI_STATE_DIR, else the user state directory)",
     )
-    from bctui.commands import config_cmds, profile_cmds, run_cmds, scheduler_cmds, secret_cmds
+    from bctui.commands import (
+        config_cmds,
+        profile_cmds,
+        run_cmds,
+        scheduler_cmds,
+        secret_cmds,
+        store_cmds,
+    )
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     config_cmds.register(commands)
@@ -62,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmds.register(commands)
     scheduler_cmds.register(commands)
     secret_cmds.register(commands)
+    store_cmds.register(commands)
     _register_optional(commands)
     return parser
 

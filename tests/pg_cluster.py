@@ -6,6 +6,7 @@ CI runs as root and `initdb` refuses root, so the cluster then belongs to the `p
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import glob
 import os
@@ -84,10 +85,8 @@ class PgCluster:
 
     def stop(self) -> None:
         """Stop the server (immediately) and remove its files."""
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self._run("pg_ctl", "-D", str(self._data), "-m", "immediate", "-w", "stop")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def admin(self, sql: str, database: str = "postgres") -> str:

@@ -9,7 +9,8 @@ from bctui.engine.config import load_config
 from bctui.engine.models import Config, StoreSettings
 from bctui.engine.paths import Paths
 from bctui.engine.secrets import SecretsFile
-from bctui.store import ProfileStore, open_store
+from bctui.engine.stores import open_configured_store
+from bctui.store import Store
 
 
 @dataclass
@@ -18,7 +19,7 @@ class Context:
 
     paths: Paths
     _config: Config | None = None
-    _store: ProfileStore | None = field(default=None, repr=False)
+    _store: Store | None = field(default=None, repr=False)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Context:
@@ -39,11 +40,11 @@ class Context:
         return self.config.store
 
     @property
-    def store(self) -> ProfileStore:
+    def store(self) -> Store:
         """The profile store, opened (and created) on first use."""
         if self._store is None:
             self.paths.ensure_state_dir()
-            self._store = open_store(self.store_settings().url, self.paths.state_dir)
+            self._store = open_configured_store(self.store_settings(), self.paths)
         return self._store
 
     @property

@@ -13,7 +13,7 @@ from bctui.engine.runs import history
 from bctui.engine.runs import state as st
 from bctui.engine.runs.budget import refused_only
 from bctui.engine.runs.context import CancelToken
-from bctui.engine.runs.events import RunFinished, read_events
+from bctui.engine.runs.events import RunFinished
 from bctui.engine.runs.runner import (
     RunOptions,
     check_run_id,
@@ -96,7 +96,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "watch",
         help="follow a running run's progress",
         description="Follow the events of a run as it goes, from any "
-        "terminal: ID is a run id, NAME a connection (its latest run).",
+        "terminal (with a PostgreSQL store, from any host): ID is a run id, NAME a connection "
+        "(its latest run).",
     )
     p.add_argument("target", metavar="ID|NAME")
     p.set_defaults(handler=watch)
@@ -238,7 +239,7 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
             (
                 record.id,
                 record.connection,
-                history.run_status(ctx.paths, record) + (" (dry)" if record.dry_run else ""),
+                history.run_status(ctx.paths, record, store) + (" (dry)" if record.dry_run else ""),
                 record.started_by,
                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at)),
                 took,
@@ -265,7 +266,7 @@ def _run_json(ctx: Context, record: st.RunRecord) -> dict[str, Any]:
     return {
         "id": record.id,
         "connection": record.connection,
-        "state": str(history.run_status(ctx.paths, record)),
+        "state": str(history.run_status(ctx.paths, record, ctx.store)),
         "started_by": record.started_by,
         "dry_run": record.dry_run,
         "full": record.full,
@@ -289,13 +290,12 @@ def show_run(ctx: Context, run_id: str, *, as_json: bool) -> int:
     from bctui.engine.runs.describe import describe
 
     record = _find_run(ctx, run_id)
-    path = history.wait_for_log(ctx.paths, record)
+    history.wait_for_log(ctx.paths, record, store=ctx.store)
     if as_json:
-        with open(path, "rb") as handle:
-            for line in handle:
-                sys.stdout.write(line.decode())
+        for line in history.run_lines(ctx.paths, record.id, ctx.store):
+            sys.stdout.write(line.decode() + "\n")
         return ExitCode.OK
-    for event in read_events(path):
+    for event in history.run_events(ctx.paths, record.id, ctx.store):
         text = describe(event)
         if text is not None:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.ts))
@@ -306,13 +306,15 @@ def show_run(ctx: Context, run_id: str, *, as_json: bool) -> int:
 def watch(ctx: Context, args: argparse.Namespace) -> int:
     """Follow a run's events until it ends (or its process dies)."""
     record = _find_run(ctx, args.target)
-    history.wait_for_log(ctx.paths, record)
+    history.wait_for_log(ctx.paths, record, store=ctx.store)
     from bctui.commands.render import renderer_for_stderr
 
     renderer = renderer_for_stderr()
     final: RunFinished | None = None
     try:
-        for event in history.follow_run(ctx.paths, record.connection, record.id):
+        for event in history.follow_run(
+            ctx.paths, record.connection, record.id, store=ctx.store
+        ):
             renderer(event)
             if isinstance(event, RunFinished) and event.run_id == record.id:
                 final = event

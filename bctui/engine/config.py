@@ -393,22 +393,21 @@ class _Reader:
                 )
 
     def store(self, raw: Any) -> StoreSettings:
-        table = self.table(raw, ("store",), ("url",))
+        table = self.table(raw, ("store",), ("url", "password"))
         if table is None:
             return StoreSettings()
         url = self.text(table, ("store",), "url", StoreSettings.url)
-        if isinstance(url, str) and not url.startswith("sqlite:///"):
+        fix = (
+            'use "sqlite:///profiles.db" (relative to the state directory), '
+            '"sqlite:////absolute/path.db" or "postgresql://user@host:port/database"'
+        )
+        postgres = False
+        if isinstance(url, str) and url.split("://", 1)[0].lower() in ("postgresql", "postgres"):
+            postgres = True
+            url = self._postgres_url(url, fix)
+        elif isinstance(url, str) and not url.startswith("sqlite:///"):
             scheme = url.split(":", 1)[0] if ":" in url else url
-            fix = (
-                'use "sqlite:///profiles.db" (relative to the state directory) or '
-                '"sqlite:////absolute/path.db"'
-            )
-            if scheme.startswith("postgres"):
-                self.issue(
-                    ("store", "url"), "PostgreSQL stores are not supported by this version", fix
-                )
-            else:
-                self.issue(("store", "url"), f'unsupported store URL scheme "{scheme}"', fix)
+            self.issue(("store", "url"), f'unsupported store URL scheme "{scheme}"', fix)
             url = None
         elif isinstance(url, str):
             name = url.removeprefix("sqlite:///")
@@ -420,7 +419,42 @@ class _Reader:
                     '"sqlite:////absolute/path.db"',
                 )
                 url = None
-        return StoreSettings(url or StoreSettings.url)
+        password = ""
+        if "password" in table:
+            password = self.secret_ref(table, ("store",), "password", "pg") or ""
+            if not postgres and password:
+                self.issue(
+                    ("store", "password"),
+                    "a password for a SQLite store",
+                    "remove password (only a postgresql:// store takes one)",
+                )
+                password = ""
+        return StoreSettings(url or StoreSettings.url, password)
+
+    def _postgres_url(self, url: str, fix: str) -> str | None:
+        """A `postgresql://` store URL checked: a database named, no password in it."""
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+        except ValueError:
+            self.issue(("store", "url"), "the PostgreSQL URL cannot be read", fix)
+            return None
+        if parts.password is not None:
+            self.issue(
+                ("store", "url"),
+                "the store URL contains a password (connections.toml must hold no secrets)",
+                'remove it from the URL and add password = "secret:pg" (stored with '
+                "`bctui secrets set pg`), or use PGPASSWORD / ~/.pgpass",
+            )
+            return None
+        if not parts.path.strip("/"):
+            self.issue(
+                ("store", "url"),
+                "the PostgreSQL URL names no database",
+                'add the database: "postgresql://user@host:port/database"',
+            )
+            return None
+        return url
 
     def retention(self, raw: Any) -> Retention:
         """The `[retention]` table: how many days and runs of history each connection keeps."""

@@ -116,6 +116,8 @@ def connection_toml(conn: Mapping[str, Any]) -> str:
 
 def store_dict(store: StoreSettings) -> dict[str, Any]:
     """The `[store]` table."""
+    if store.password:
+        return {"url": store.url, "password": store.password}
     return {"url": store.url}
 
 

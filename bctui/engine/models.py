@@ -77,6 +77,7 @@ class StoreSettings:
     """Where the profile store lives."""
 
     url: str = "sqlite:///profiles.db"
+    password: str = ""  # "secret:NAME" or "env:VAR", PostgreSQL only; else libpq's own ways
 
 
 @dataclass(frozen=True)

@@ -15,25 +15,25 @@ from collections.abc import Iterator
 from bctui.engine.paths import Paths
 from bctui.engine.runs import state as st
 from bctui.engine.runs.history import live_holder
-from bctui.engine.runs.lock import LockedError, RunLock, slug
+from bctui.engine.runs.lock import Lock, LockedError, run_lock, slug
 from bctui.errors import BctuiError
-from bctui.store import ProfileStore
+from bctui.store import Store
 
 
-def history_blocker(paths: Paths, store: ProfileStore, connection: str) -> str:
+def history_blocker(paths: Paths, store: Store, connection: str) -> str:
     """'' when the connection's history can be renamed now, else why not (and what to do)."""
     st.migrate(store)
     reason = _blocker(paths, store, connection)
     return f"{reason[0]}; {reason[1]}" if reason else ""
 
 
-def rename_connection(paths: Paths, store: ProfileStore, old: str, new: str) -> None:
+def rename_connection(paths: Paths, store: Store, old: str, new: str) -> None:
     """Move connection `old`'s history (runs, every goal's records) to the name `new`."""
     st.migrate(store)
     if old == new:
         return
     case_only = old.casefold() == new.casefold()
-    with _held(paths, old, new):
+    with _held(paths, store, old, new):
         _refuse_if_blocked(paths, store, old)
         if not case_only and st.connection_has_history(store, new):
             raise BctuiError(
@@ -44,12 +44,12 @@ def rename_connection(paths: Paths, store: ProfileStore, old: str, new: str) -> 
             st.rename_connection_rows(tx, store, old, new)
 
 
-def rename_goal(paths: Paths, store: ProfileStore, connection: str, old: str, new: str) -> None:
+def rename_goal(paths: Paths, store: Store, connection: str, old: str, new: str) -> None:
     """Move goal `old` of a connection (watermark, sent values, import job, run rows) to `new`."""
     st.migrate(store)
     if old == new:
         return
-    with _held(paths, connection):
+    with _held(paths, store, connection):
         _refuse_if_blocked(paths, store, connection)
         if old.casefold() != new.casefold() and st.goal_has_history(store, connection, new):
             raise BctuiError(
@@ -61,9 +61,9 @@ def rename_goal(paths: Paths, store: ProfileStore, connection: str, old: str, ne
             st.rename_goal_rows(tx, store, connection, old, new)
 
 
-def _blocker(paths: Paths, store: ProfileStore, connection: str) -> tuple[str, str] | None:
+def _blocker(paths: Paths, store: Store, connection: str) -> tuple[str, str] | None:
     """(why, fix) when a rename of the connection's history must wait."""
-    holder = live_holder(paths, connection)
+    holder = live_holder(paths, connection, store)
     if holder is not None and holder.run_id:
         return (
             f'connection "{connection}" is running (run {holder.run_id}, PID {holder.pid})',
@@ -78,23 +78,23 @@ def _blocker(paths: Paths, store: ProfileStore, connection: str) -> tuple[str, s
     return None
 
 
-def _refuse_if_blocked(paths: Paths, store: ProfileStore, connection: str) -> None:
+def _refuse_if_blocked(paths: Paths, store: Store, connection: str) -> None:
     reason = _blocker(paths, store, connection)
     if reason is not None:
         raise BctuiError(f"cannot rename now: {reason[0]}", fix=reason[1])
 
 
 @contextlib.contextmanager
-def _held(paths: Paths, *connections: str) -> Iterator[None]:
+def _held(paths: Paths, store: Store, *connections: str) -> Iterator[None]:
     """Hold the run locks of these connection names, so no run starts during the rename."""
-    locks: list[RunLock] = []
+    locks: list[Lock] = []
     seen: set[str] = set()
     try:
         for name in connections:
             if slug(name) in seen:
                 continue  # a change of case: one lock file
             seen.add(slug(name))
-            lock = RunLock(paths.locks_dir, name)
+            lock = run_lock(paths.locks_dir, name, store)
             try:
                 lock.acquire("")  # "": not a run; a run refused now says a rename holds it
             except LockedError as exc:

@@ -19,7 +19,7 @@ from bctui.engine.paths import Paths
 from bctui.engine.runs import state as st
 from bctui.engine.runs.launch import stderr_path
 from bctui.engine.runs.runner import RUN_ID_PATTERN, log_path
-from bctui.store import ProfileStore
+from bctui.store import Store
 
 DAY: Final = 86400.0
 _CHUNK: Final = 500  # ids per DELETE statement (well under SQLite's variable limit)
@@ -49,7 +49,7 @@ class PruneReport:
 
 
 def prunable_runs(
-    store: ProfileStore, retention: Retention, *, now: float | None = None
+    store: Store, retention: Retention, *, now: float | None = None
 ) -> list[st.RunRecord]:
     """Runs past the retention: started more than `days` ago, or older than the newest `runs`
     of their connection; never one recorded as running."""
@@ -74,7 +74,7 @@ def prunable_runs(
 
 def prune(
     paths: Paths,
-    store: ProfileStore,
+    store: Store,
     retention: Retention,
     *,
     now: float | None = None,
@@ -103,7 +103,7 @@ def prune(
     return PruneReport(tuple(ids), tuple(files), size, dry_run, counts)
 
 
-def _delete_rows(store: ProfileStore, ids: Sequence[str]) -> set[str]:
+def _delete_rows(store: Store, ids: Sequence[str]) -> set[str]:
     """Delete the runs' rows in one transaction; the ids actually deleted (a run resumed since
     it was chosen is running again, and stays)."""
     deleted: set[str] = set()
@@ -128,7 +128,7 @@ def _run_files(paths: Paths, run_id: str) -> list[Path]:
     return [log_path(paths, run_id), stderr_path(paths, run_id)]
 
 
-def _orphans(paths: Paths, store: ProfileStore, skip: set[str], cutoff: float) -> list[Path]:
+def _orphans(paths: Paths, store: Store, skip: set[str], cutoff: float) -> list[Path]:
     """Run files (`<run id>.jsonl` / `.stderr`) with no history row, untouched since `cutoff`:
     left by a run whose rows went, or that failed before recording itself."""
     if not paths.runs_dir.is_dir():

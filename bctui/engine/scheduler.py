@@ -38,8 +38,9 @@ from bctui.engine.runs import state as st
 from bctui.engine.runs.launch import RunHandle, launch_run
 from bctui.engine.runs.runner import RunOptions
 from bctui.engine.schedule import next_run, next_runs
+from bctui.engine.stores import open_configured_store
 from bctui.errors import BctuiError
-from bctui.store import ProfileStore, open_store
+from bctui.store import Store
 
 HEARTBEAT_FILE: Final = "scheduler.json"
 LOG_FILE: Final = "scheduler.log"
@@ -109,7 +110,7 @@ def schedule_key(schedule: Schedule) -> str:
     return orjson.dumps(dataclasses.asdict(schedule), option=orjson.OPT_SORT_KEYS).decode()
 
 
-def slot_records(store: ProfileStore) -> dict[str, SlotRecord]:
+def slot_records(store: Store) -> dict[str, SlotRecord]:
     """Every connection's last handled slot, by folded name."""
     st.migrate(store)
     rows = store.query("SELECT connection, slot, handled_at, schedule FROM schedule_slot")
@@ -140,7 +141,7 @@ def newest_slot(schedule: Schedule, after: datetime, now: datetime) -> datetime 
 
 
 def claim_due(
-    store: ProfileStore, config: Config, now: datetime, busy: Collection[str] = ()
+    store: Store, config: Config, now: datetime, busy: Collection[str] = ()
 ) -> list[Decision]:
     """Claim every connection's due slot at `now` and say what to do with it.
 
@@ -176,7 +177,7 @@ def claim_due(
 
 
 def _claim(
-    store: ProfileStore,
+    store: Store,
     key: str,
     fingerprint: str,
     slot: float,
@@ -407,10 +408,11 @@ class Scheduler:
         self._reap(config)
         now = self.clock()
         names = [c.name for c in config.connections]
-        busy = {name.casefold() for name in history.running(self.paths, names)}
-        busy |= {key for key, handle in self.handles.items() if history.pid_alive(handle.pid)}
+        busy = {key for key, handle in self.handles.items() if history.pid_alive(handle.pid)}
         self.paths.ensure_state_dir()
-        with open_store(config.store.url, self.paths.state_dir) as store:
+        with open_configured_store(config.store, self.paths) as store:
+            # On PostgreSQL the leases show runs of every host, not only this one's.
+            busy |= {name.casefold() for name in history.running(self.paths, names, store)}
             decisions = claim_due(store, config, now, busy)
         for decision in decisions:
             self._act(decision)
@@ -442,9 +444,9 @@ class Scheduler:
         if not ended:
             return
         with contextlib.ExitStack() as stack:
-            store: ProfileStore | None = None
+            store: Store | None = None
             with contextlib.suppress(BctuiError):
-                store = stack.enter_context(open_store(config.store.url, self.paths.state_dir))
+                store = stack.enter_context(open_configured_store(config.store, self.paths))
             for key, handle in ended:
                 del self.handles[key]
                 record = st.get_run(store, handle.run_id) if store is not None else None
@@ -466,7 +468,7 @@ class Scheduler:
         if time.monotonic() - self._last_prune < PRUNE_SECONDS and self._last_prune:
             return
         self._last_prune = time.monotonic()
-        with open_store(config.store.url, self.paths.state_dir) as store:
+        with open_configured_store(config.store, self.paths) as store:
             report = prune(self.paths, store, config.retention)
         if report.runs or report.files:
             self.log.info(f"retention: {report.describe()}")

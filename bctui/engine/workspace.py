@@ -13,8 +13,9 @@ from bctui.engine.models import Config
 from bctui.engine.paths import Paths
 from bctui.engine.runs import state as st
 from bctui.engine.secrets import SecretsFile
+from bctui.engine.stores import open_configured_store
 from bctui.errors import BctuiError
-from bctui.store import ProfileStore, open_store
+from bctui.store import Store
 
 
 class StaleEdit(BctuiError):
@@ -87,10 +88,10 @@ class Workspace:
             return self.document.config
 
     @contextlib.contextmanager
-    def store(self) -> Iterator[ProfileStore]:
+    def store(self) -> Iterator[Store]:
         """A store connection for the calling thread, closed afterwards."""
         self.paths.ensure_state_dir()
-        store = open_store(self.config.store.url, self.paths.state_dir)
+        store = open_configured_store(self.config.store, self.paths)
         try:
             st.migrate(store)
             yield store

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from bctui.lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from bctui.store.base import Cursor, Store, StoreTransaction
     from bctui.store.dump import dump_line, iter_dump
     from bctui.store.loader import LoadReport, load_file
     from bctui.store.merge import STRATEGIES, MergeError, merge, normalize
@@ -25,11 +26,14 @@ if TYPE_CHECKING:
     )
     from bctui.store.schema import Migration
     from bctui.store.segments import OPS, Rule, SegmentDef, segment_sql
-    from bctui.store.store import ProfileStore, open_store, store_path
+    from bctui.store.store import ProfileStore, is_postgres_url, open_store, store_path
     from bctui.store.transaction import Transaction
     from bctui.store.values import Scalar
 
 _EXPORTS = {
+    "Cursor": "bctui.store.base",
+    "Store": "bctui.store.base",
+    "StoreTransaction": "bctui.store.base",
     "dump_line": "bctui.store.dump",
     "iter_dump": "bctui.store.dump",
     "LoadReport": "bctui.store.loader",
@@ -52,6 +56,7 @@ _EXPORTS = {
     "segment_sql": "bctui.store.segments",
     "ProfileStore": "bctui.store.store",
     "open_store": "bctui.store.store",
+    "is_postgres_url": "bctui.store.store",
     "store_path": "bctui.store.store",
     "Transaction": "bctui.store.transaction",
     "Scalar": "bctui.store.values",
@@ -62,6 +67,7 @@ __all__ = [
     "OPS",
     "PERMISSION_LEVELS",
     "STRATEGIES",
+    "Cursor",
     "Identifier",
     "LoadReport",
     "MergeError",
@@ -73,9 +79,12 @@ __all__ = [
     "Rule",
     "Scalar",
     "SegmentDef",
+    "Store",
+    "StoreTransaction",
     "Transaction",
     "WriteResult",
     "dump_line",
+    "is_postgres_url",
     "iter_dump",
     "load_file",
     "merge",

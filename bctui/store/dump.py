@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from bctui.store.base import Store
 from bctui.store.model import Profile
 from bctui.store.segments import SegmentDef
-from bctui.store.store import ProfileStore
 
 DUMP_KEYS = ("id", "properties", "permission_level", "interactions_viewed", "segments")
 
@@ -24,7 +24,7 @@ def dump_line(profile: Profile, segments: Sequence[str]) -> dict[str, Any]:
 
 
 def iter_dump(
-    store: ProfileStore, segments: Sequence[SegmentDef], *, segment: SegmentDef | None = None
+    store: Store, segments: Sequence[SegmentDef], *, segment: SegmentDef | None = None
 ) -> Iterator[dict[str, Any]]:
     """Every profile (or `segment`'s members) as a dump line, in change order, streamed; each
     names the `segments` it belongs to."""

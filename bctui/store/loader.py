@@ -35,11 +35,10 @@ from typing import IO, Any, Final, cast
 import orjson
 
 from bctui.errors import BctuiError, InputError
+from bctui.store.base import Store, StoreTransaction
 from bctui.store.dump import DUMP_KEYS
 from bctui.store.merge import STRATEGIES
 from bctui.store.model import PERMISSION_LEVELS, Identifier, ProfileWrite
-from bctui.store.store import ProfileStore
-from bctui.store.transaction import Transaction
 from bctui.store.values import MergeError, normalize
 from bctui.store.writes import (
     PreparedWrite,
@@ -101,7 +100,7 @@ class _Rejected(Exception):
 
 
 def load_file(
-    store: ProfileStore,
+    store: Store,
     path: str | Path,
     *,
     match: str | None = None,
@@ -146,7 +145,7 @@ def load_file(
 class _Loader:
     """Turns records into writes and applies them batch by batch."""
 
-    def __init__(self, store: ProfileStore, report: LoadReport, match: str | None, strategy: str,
+    def __init__(self, store: Store, report: LoadReport, match: str | None, strategy: str,
                  batch_size: int, progress: Callable[[LoadReport], None] | None) -> None:
         self._store = store
         self._report = report
@@ -279,7 +278,7 @@ class _Loader:
                 reader.terminate()
             reader.wait()
 
-    def _apply(self, tx: Transaction, pending: list[tuple[int, WriteLike]]) -> None:
+    def _apply(self, tx: StoreTransaction, pending: list[tuple[int, WriteLike]]) -> None:
         report = self._report
         results = tx.apply_many([write for _, write in pending])
         # Counted in C; only the rare failed, skipped or ambiguous results are looked at one
@@ -373,7 +372,7 @@ class _Writes:
         return tuple(((self._match, value),) for value in values)
 
 
-def _parallel(store: ProfileStore, path: str | Path, lines: _Lines, wanted: bool | None) -> bool:
+def _parallel(store: Store, path: str | Path, lines: _Lines, wanted: bool | None) -> bool:
     """Whether a second process reads the file: asked for, or (None) a large file of what
     are mostly new profiles (the reader prepares records as new profiles: for records that
     update profiles, its work would be wasted, and this process's stays the same)."""

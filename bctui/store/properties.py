@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bctui.store.store import ProfileStore
+from bctui.store.base import Store
 
 # `prop_name` lists every name some profile holds, indexed or not.
 _NAMES_SQL = """
@@ -12,9 +12,13 @@ ORDER BY name LIMIT ?4
 """
 
 
-def property_names(store: ProfileStore, prefix: str = "", limit: int = 50) -> list[str]:
+def property_names(store: Store, prefix: str = "", limit: int = 50) -> list[str]:
     """Up to `limit` property names starting with `prefix` (case-sensitive), in sorted order."""
     if limit < 1:
         return []
+    if store.dialect == "postgresql":
+        from bctui.store.pg.search import property_names as pg_names
+
+        return pg_names(store, prefix, limit)[:limit]
     rows = store.query(_NAMES_SQL, (prefix, len(prefix), prefix, limit + 1)).fetchall()
     return [str(row[0]) for row in rows[:limit]]

@@ -13,6 +13,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from bctui.store.base import Store
 from bctui.store.model import permission_rank
 from bctui.store.queries import few_changes, json_array
 from bctui.store.schema import connect
@@ -38,7 +39,7 @@ class Joined:
 
 
 def row_pages(
-    store: ProfileStore,
+    store: Store,
     *,
     segment: SegmentDef,
     since_seq: int = 0,
@@ -57,6 +58,31 @@ def row_pages(
     """
     if page < 1:
         raise ValueError("page must be at least 1")
+    if not isinstance(store, ProfileStore):
+        from bctui.store.pg.rows import pg_row_pages
+        from bctui.store.pg.store import PgStore
+
+        assert isinstance(store, PgStore)
+        return pg_row_pages(store, segment=segment, since_seq=since_seq, until_seq=until_seq,
+                            only_ids=only_ids, segments_of=segments_of,
+                            min_permission=min_permission, joined=joined, page=page)
+    return _sqlite_row_pages(store, segment=segment, since_seq=since_seq, until_seq=until_seq,
+                             only_ids=only_ids, segments_of=segments_of,
+                             min_permission=min_permission, joined=joined, page=page)
+
+
+def _sqlite_row_pages(
+    store: ProfileStore,
+    *,
+    segment: SegmentDef,
+    since_seq: int,
+    until_seq: int | None,
+    only_ids: Sequence[str] | None,
+    segments_of: Sequence[SegmentDef],
+    min_permission: str | None,
+    joined: Joined | None,
+    page: int,
+) -> Generator[list[tuple[Any, ...]], None, None]:
     reader = connect(store.path, busy_timeout=60.0)
     try:
         # A scan in sequence order reads each page once: a small cache does, and keeps the

@@ -11,13 +11,18 @@ watermarks, applied export files, run history, last-sent attributes) calls
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
 from bctui.errors import BctuiError
 
-Migration = Sequence[str]
+Statement = str | Mapping[str, str]
+"""A migration statement: portable SQL (SQLite's, which PostgreSQL's store translates: BLOB,
+REAL, INTEGER and `WITHOUT ROWID`, see `bctui.store.pg.sql`), or {"sqlite": …, "postgresql": …}
+where the dialects differ (a dialect left out runs nothing for that statement)."""
+
+Migration = Sequence[Statement]
 """One migration step: SQL statements run in order inside the migration's transaction."""
 
 STORE_COMPONENT: Final = "store"
@@ -141,7 +146,9 @@ def apply_migrations(
             )
         for step in steps[current:]:
             for statement in step:
-                conn.execute(statement)
+                sql = statement if isinstance(statement, str) else statement.get("sqlite")
+                if sql is not None:
+                    conn.execute(sql)
         conn.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -26,10 +26,10 @@ from typing import Final, Literal
 import orjson
 
 from bctui.errors import NotFoundError
+from bctui.store.base import Store
 from bctui.store.model import Profile
 from bctui.store.queries import json_array
 from bctui.store.segments import NUMERIC_FUNCTION
-from bctui.store.store import ProfileStore
 from bctui.store.values import Scalar, lookup_keys, numeric
 
 DEFAULT_LIMIT: Final = 50
@@ -83,7 +83,7 @@ class Search:
         return f"1 profile has {what}" if count == 1 else f"{many} profiles have {what}"
 
 
-def search_profiles(store: ProfileStore, text: str, *, limit: int = DEFAULT_LIMIT) -> Search:
+def search_profiles(store: Store, text: str, *, limit: int = DEFAULT_LIMIT) -> Search:
     """Look a profile up by id, `PROPERTY=VALUE` or a bare value (see the module's rules)."""
     text = text.strip()
     if not text:
@@ -99,7 +99,7 @@ def search_profiles(store: ProfileStore, text: str, *, limit: int = DEFAULT_LIMI
     return Search(text, "value", matches, more, value=text)
 
 
-def find_profile(store: ProfileStore, text: str) -> tuple[Profile, Search]:
+def find_profile(store: Store, text: str) -> tuple[Profile, Search]:
     """The profile a search text names (the oldest when several match), with the search;
     raises NotFoundError saying what was looked for."""
     search = search_profiles(store, text)
@@ -121,13 +121,15 @@ def find_profile(store: ProfileStore, text: str) -> tuple[Profile, Search]:
     )
 
 
-def is_indexed(store: ProfileStore, name: str) -> bool:
-    """Whether the value index holds `name`'s values."""
+def is_indexed(store: Store, name: str) -> bool:
+    """Whether the value index holds `name`'s values (on PostgreSQL, every property's are)."""
+    if store.dialect == "postgresql":
+        return True
     row = store.query("SELECT indexed FROM prop_name WHERE name = ?", (name,)).fetchone()
     return bool(row and row[0])
 
 
-def _has_property(store: ProfileStore, name: str) -> bool:
+def _has_property(store: Store, name: str) -> bool:
     row = store.query("SELECT 1 FROM prop_name WHERE name = ? AND profiles > 0", (name,))
     return row.fetchone() is not None
 
@@ -144,12 +146,23 @@ def _keys(text: str, *, fold: bool) -> tuple[list[str], int | float | None]:
 
 
 def _find(
-    store: ProfileStore,
+    store: Store,
     names: list[str] | None,
     keys: tuple[list[str], int | float | None],
     limit: int,
 ) -> tuple[tuple[Match, ...], bool]:
     """Profiles holding one of the texts (or the number) in one of `names` (None: any name)."""
+    if store.dialect == "postgresql":
+        from bctui.store.pg.search import find
+
+        pg_found = find(store, names, keys, limit)
+        pids = [pid for pid, _ in pg_found]
+        named = dict(pg_found)
+        ids = dict(store.query(
+            "SELECT pid, id FROM profile WHERE pid = ANY(?::bigint[])", (pids,)
+        ).fetchall()) if pids else {}
+        matches = tuple(Match(str(ids[pid]), tuple(sorted(named[pid]))) for pid in pids[:limit])
+        return matches, len(pids) > limit
     if names is not None:
         store.index_properties(names, wait=False)
         indexed = [n for n in names if is_indexed(store, n)]
@@ -177,7 +190,7 @@ def _find(
 
 
 def _find_indexed(
-    store: ProfileStore,
+    store: Store,
     names: list[str] | None,
     keys: tuple[list[str], int | float | None],
     limit: int,
@@ -221,7 +234,7 @@ def _find_indexed(
 
 
 def _scan(
-    store: ProfileStore, names: list[str], keys: tuple[list[str], int | float | None]
+    store: Store, names: list[str], keys: tuple[list[str], int | float | None]
 ) -> Iterator[tuple[int, str]]:
     """(pid, name) of every profile holding a key in one of `names`, read from its JSON.
 

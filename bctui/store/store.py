@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from bctui.errors import BctuiError
@@ -34,6 +34,9 @@ from bctui.store.schema import (
 from bctui.store.segments import SegmentDef, register_functions, segment_properties, segment_sql
 from bctui.store.transaction import Transaction
 from bctui.store.values import Scalar, identifier_key
+
+if TYPE_CHECKING:
+    from bctui.store.base import Store
 
 DEFAULT_BUSY_TIMEOUT: Final = 60.0
 """Seconds a write waits for another process's write transaction before giving up."""
@@ -70,6 +73,11 @@ class ProfileStore:
     def path(self) -> Path:
         """The store's database file."""
         return self._path
+
+    @property
+    def dialect(self) -> Literal["sqlite"]:
+        """The SQL dialect of `query` results and of `migrate`'s per-dialect statements."""
+        return "sqlite"
 
     def close(self) -> None:
         """Close the connection (an open transaction is rolled back)."""
@@ -130,6 +138,12 @@ class ProfileStore:
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         """Run a read-only statement of the caller's (e.g. over tables it migrated in)."""
         return self._conn.execute(sql, params)
+
+    def segment_sql(
+        self, segment: SegmentDef, *, alias: str = "p", correlated: bool = False
+    ) -> tuple[str, list[object]]:
+        """The segment's predicate for this store's SQL: `bctui.store.segments.segment_sql`."""
+        return segment_sql(segment, alias=alias, correlated=correlated)
 
     def index_properties(self, names: Iterable[str], *, wait: bool = True) -> bool:
         """Have the value index hold these properties' values (identifiers, segment rules).
@@ -300,21 +314,29 @@ class ProfileStore:
                           fix="check the file's permissions and the free disk space")
 
 
-def open_store(url: str, state_dir: Path) -> ProfileStore:
+def open_store(url: str, state_dir: Path, *, password: str | None = None) -> Store:
     """Open the store a `[store] url` names: `sqlite:///name.db` is relative to `state_dir`,
-    `sqlite:////abs/path.db` absolute."""
+    `sqlite:////abs/path.db` absolute; `postgresql://user@host:port/db` a PostgreSQL database,
+    with `password` (resolved from `[store] password`) or libpq's PGPASSWORD / ~/.pgpass."""
+    if is_postgres_url(url):
+        from bctui.store.pg.store import PgStore
+
+        return PgStore(url, password=password)
     return ProfileStore(store_path(url, state_dir))
+
+
+def is_postgres_url(url: str) -> bool:
+    """Whether a store URL names a PostgreSQL database (`postgresql://` or `postgres://`)."""
+    return url.partition("://")[0].lower() in ("postgresql", "postgres")
 
 
 def store_path(url: str, state_dir: Path) -> Path:
     """The database file a store URL names; raises BctuiError for anything but a SQLite file."""
     where = "[store] url"
-    fix = 'use url = "sqlite:///profiles.db" (a file in the state directory) or "sqlite:////abs/path.db"'
+    fix = ('use url = "sqlite:///profiles.db" (a file in the state directory), '
+           '"sqlite:////abs/path.db" or "postgresql://user@host:port/database"')
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
-    if scheme.startswith("postgres"):
-        raise BctuiError(f"PostgreSQL stores ({_redact(url)}) are not supported by this version",
-                         where=where, fix=fix)
     if not sep or scheme != "sqlite":
         raise BctuiError(f'unsupported store URL "{_redact(url)}"', where=where, fix=fix)
     if not rest.startswith("/"):

@@ -148,11 +148,14 @@ class PreparedWrite:
         return self._updates
 
 
-class Batch:
-    """One call of `Transaction.apply_many`: resolve, merge in memory, then write the changes."""
+class BatchMerge:
+    """One call of `Transaction.apply_many`: resolve, merge in memory, then write the changes.
 
-    def __init__(self, conn: sqlite3.Connection, next_seq: Callable[[], int], now: int) -> None:
-        self._conn = conn
+    The merge is the same on every backend; a subclass does the I/O (`_lookup`, `_load`,
+    `_allocate_pid`, `_flush`), each called once or a few times per batch.
+    """
+
+    def __init__(self, next_seq: Callable[[], int], now: int) -> None:
         self._next_seq = next_seq
         self._now = now
         self._pid_of_id: dict[str, int] = {}
@@ -199,14 +202,7 @@ class Batch:
             keyed.append(tuple(write_groups))
         if ids:
             self._load("id", ids)
-        # Identifier properties are indexed (on first use) before they are looked up.
-        self._indexed = indexed_names(self._conn)
-        if not wanted.keys() <= self._indexed:
-            self._indexed.update(add_to_index(self._conn, wanted))
-        for name, keys in wanted.items():
-            found = lookup(self._conn, name, keys)
-            for key in keys:
-                self._index[(name, key)] = set(found.get(key, ()))
+        self._lookup(wanted)
         self._indexed_names = set(wanted)
         # Load the profiles the writes will most likely touch; a write whose target moves
         # because of an earlier write in the batch loads its profile on its own.
@@ -220,18 +216,6 @@ class Batch:
         if pids:
             self._load("pid", pids)
         return keyed
-
-    def _load(self, column: str, keys: set[str] | set[int]) -> None:
-        rows = self._conn.execute(
-            f"SELECT {_STATE_COLUMNS} FROM profile WHERE {column} IN "
-            "(SELECT value FROM json_each(?))",
-            (json_array(keys),),
-        )
-        loads = orjson.loads
-        for pid, id_, props, level, interactions, seq in rows:
-            self._states[pid] = _State(pid, id_, loads(props), level, loads(interactions), seq,
-                                       is_new=False)
-            self._pid_of_id[id_] = pid
 
     def _match(self, groups: _Keyed) -> tuple[int | None, bool]:
         """(the oldest profile satisfying the first satisfiable group, whether it had company)."""
@@ -435,6 +419,52 @@ class Batch:
                             pids.add(pid)
                         else:
                             pids.discard(pid)
+
+    def _lookup(self, wanted: dict[str, set[LookupKey]]) -> None:
+        """Fill `_index` with the pids holding each wanted identifier value."""
+        raise NotImplementedError
+
+    def _load(self, column: str, keys: set[str] | set[int]) -> None:
+        """Load the profiles whose `column` ("id" or "pid") is one of `keys` into `_states`."""
+        raise NotImplementedError
+
+    def _allocate_pid(self) -> int:
+        """A pid for a new profile, above every pid allocated before."""
+        raise NotImplementedError
+
+    def _flush(self) -> None:
+        """Write every changed profile."""
+        raise NotImplementedError
+
+
+class Batch(BatchMerge):
+    """`BatchMerge` on a SQLite connection, inside its `BEGIN IMMEDIATE` transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, next_seq: Callable[[], int], now: int) -> None:
+        super().__init__(next_seq, now)
+        self._conn = conn
+
+    def _lookup(self, wanted: dict[str, set[LookupKey]]) -> None:
+        # Identifier properties are indexed (on first use) before they are looked up.
+        self._indexed = indexed_names(self._conn)
+        if not wanted.keys() <= self._indexed:
+            self._indexed.update(add_to_index(self._conn, wanted))
+        for name, keys in wanted.items():
+            found = lookup(self._conn, name, keys)
+            for key in keys:
+                self._index[(name, key)] = set(found.get(key, ()))
+
+    def _load(self, column: str, keys: set[str] | set[int]) -> None:
+        rows = self._conn.execute(
+            f"SELECT {_STATE_COLUMNS} FROM profile WHERE {column} IN "
+            "(SELECT value FROM json_each(?))",
+            (json_array(keys),),
+        )
+        loads = orjson.loads
+        for pid, id_, props, level, interactions, seq in rows:
+            self._states[pid] = _State(pid, id_, loads(props), level, loads(interactions), seq,
+                                       is_new=False)
+            self._pid_of_id[id_] = pid
 
     def _allocate_pid(self) -> int:
         if self._next_pid is None:

@@ -213,7 +213,7 @@ class BctuiApp(App[None]):
         names = [c.name for c in workspace.config.connections]
         with workspace.store() as store:
             latest = history.latest_runs(store)
-        running = history.running(self.paths, names)
+            running = history.running(self.paths, names, store)
         scheduler = scheduler_status(self.paths)
         self.post_message(RunsPolled(RunsSnapshot(latest, running, scheduler)))
         if workspace.changed_on_disk():

@@ -22,12 +22,12 @@ from bctui.engine.models import Config
 from bctui.engine.paths import Paths
 from bctui.engine.runs import state as st
 from bctui.engine.runs.events import Event, read_events
-from bctui.engine.runs.lock import Holder, RunLock
+from bctui.engine.runs.lock import Holder, run_lock
 from bctui.engine.runs.runner import RunOptions, RunResult, log_path, run_connection
 from bctui.engine.secrets import SecretsFile
 from bctui.sandbox import Sandbox, SimulatorSettings
 from bctui.secret import Secret
-from bctui.store import ProfileStore, ProfileWrite
+from bctui.store import ProfileWrite, Store, open_store
 
 T = TypeVar("T")
 
@@ -42,6 +42,12 @@ VIP: dict[str, Any] = {
     "name": "vip", "match": "all", "rules": [{"property": "vip", "op": "eq", "value": "yes"}],
 }
 REPO = Path(__file__).resolve().parents[2]
+SQLITE_URL = "sqlite:///profiles.db"
+PG_SECRET = "pg"
+
+# Set (by tests/engine/conftest.py) while a test runs on PostgreSQL: each call gives a new empty
+# database's URL (without its password) and password, so every Workspace has a store of its own.
+pg_database: Callable[[], tuple[str, str]] | None = None
 
 # Sandbox fields that differ between two runs that did the same thing (ids Braze assigns in
 # arrival order, clocks, per-user billing that counts resends).
@@ -172,17 +178,28 @@ class Workspace:
 
     sandbox: Sandbox
     paths: Paths
+    store_url: str = SQLITE_URL
+    store_password: str = ""
 
     @classmethod
     def create(cls, root: Path, sandbox: Sandbox, goals: Sequence[Mapping[str, Any]],
-               segments: Sequence[Mapping[str, Any]] = (EVERYONE,)) -> Workspace:
-        """Write secrets and `connections.toml` under `root`."""
+               segments: Sequence[Mapping[str, Any]] = (EVERYONE,),
+               store_url: str | None = None) -> Workspace:
+        """Write secrets and `connections.toml` under `root`; the store is SQLite's, or a new
+        PostgreSQL database while the test runs on PostgreSQL (or `store_url`'s, shared)."""
         paths = Paths(root / "connections.toml", root / "state")
         paths.ensure_state_dir()
         secrets = SecretsFile(paths.secrets)
         secrets.set(BRAZE_SECRET, Secret(sandbox.api_key))
         secrets.set(S3_SECRET, Secret(sandbox.aws_secret_access_key))
-        workspace = cls(sandbox, paths)
+        url, password = SQLITE_URL, ""
+        if store_url is not None:
+            url, _, password = store_url.partition("#")
+        elif pg_database is not None:
+            url, password = pg_database()
+        if password:
+            secrets.set(PG_SECRET, Secret(password))
+        workspace = cls(sandbox, paths, url, password)
         workspace.write_config(goals, segments)
         return workspace
 
@@ -191,7 +208,8 @@ class Workspace:
         """(Re)write `connections.toml` with these goals and segments."""
         box = self.sandbox
         document = {
-            "store": {"url": "sqlite:///profiles.db"},
+            "store": {"url": self.store_url,
+                      **({"password": f"secret:{PG_SECRET}"} if self.store_password else {})},
             "segment": [dict(s) for s in segments],
             "connection": [{
                 "name": CONNECTION,
@@ -238,11 +256,29 @@ class Workspace:
 
     def lock_holder(self) -> Holder | None:
         """Who holds the connection's run lock right now."""
-        return RunLock(self.paths.locks_dir, CONNECTION).holder()
+        with self.store() as store:
+            return run_lock(self.paths.locks_dir, CONNECTION, store).holder()
+
+    @property
+    def postgres(self) -> bool:
+        """Whether the workspace's store is a PostgreSQL database."""
+        return self.store_url.startswith("postgresql")
+
+    @property
+    def shared_store(self) -> str:
+        """The store as `create(store_url=…)` takes it, for another workspace on the same one."""
+        return f"{self.store_url}#{self.store_password}"
 
     def events(self, run_id: str) -> list[Event]:
         """Every complete event of a run's log."""
         return list(read_events(log_path(self.paths, run_id)))
+
+    def store_events(self, run_id: str) -> list[Event]:
+        """A run's events as its store holds them (PostgreSQL) or its log file (SQLite)."""
+        from bctui.engine.runs import history
+
+        with self.store() as store:
+            return list(history.run_events(self.paths, run_id, store))
 
     def log_kinds(self, run_id: str) -> list[str]:
         """The event types of a run's log, in order."""
@@ -252,9 +288,10 @@ class Workspace:
     # -- the store -------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def store(self) -> Iterator[ProfileStore]:
+    def store(self) -> Iterator[Store]:
         """The workspace's profile store, with the engine's tables."""
-        with ProfileStore(self.paths.state_dir / "profiles.db") as opened:
+        with open_store(self.store_url, self.paths.state_dir,
+                        password=self.store_password or None) as opened:
             st.migrate(opened)
             yield opened
 

@@ -308,9 +308,35 @@ def test_cron_problem() -> None:
     assert "step" in cron_problem("*/0 * * * *")
 
 
-def test_postgres_store_is_refused_clearly() -> None:
-    issue = only_issue('[store]\nurl = "postgresql://localhost/bctui"\n')
-    assert issue.key == "store.url" and "sqlite:///" in issue.fix
+def test_a_postgres_store_with_its_password_reference() -> None:
+    config = parse_config('[store]\nurl = "postgresql://bctui@db:5432/bctui"\n'
+                          'password = "secret:pg"\n')
+    assert (config.store.url, config.store.password) == ("postgresql://bctui@db:5432/bctui",
+                                                         "secret:pg")
+    bare = parse_config('[store]\nurl = "postgres://bctui@db/bctui"\n').store
+    assert bare.password == ""  # PGPASSWORD or ~/.pgpass then
+
+
+@pytest.mark.parametrize(
+    ("store", "key", "message", "fix"),
+    [
+        ('url = "postgresql://bob:hunter2@db/bctui"', "store.url", "contains a password",
+         'password = "secret:pg"'),
+        ('url = "postgresql://db:5432"', "store.url", "names no database", "/database"),
+        ('url = "postgresql://db:port/x"', "store.url", "cannot be read", "postgresql://"),
+        ('url = "postgresql://db/x"\npassword = "hunter2"', "store.password",
+         "a literal secret is not allowed", "secret:pg"),
+        ('url = "sqlite:///p.db"\npassword = "secret:pg"', "store.password",
+         "a password for a SQLite store", "remove password"),
+        ('url = "mysql://db/x"', "store.url", 'unsupported store URL scheme "mysql"',
+         "postgresql://"),
+    ],
+)
+def test_bad_store_settings_are_refused_clearly(store: str, key: str, message: str,
+                                                fix: str) -> None:
+    issue = only_issue(f"[store]\n{store}\n")
+    assert issue.key == key and message in issue.message and fix in issue.fix
+    assert "hunter2" not in issue.render("conf.toml")
 
 
 def test_missing_file() -> None:

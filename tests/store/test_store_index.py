@@ -196,6 +196,7 @@ def test_indexed_and_unindexed_properties_answer_alike(tmp_path: Path) -> None:
         assert _lookups(plain) == _lookups(indexed)
 
 
+@pytest.mark.sqlite_only("SQLite's value index tables")
 def test_a_property_is_indexed_when_first_used_and_kept_exact(store: ProfileStore) -> None:
     _fill(store)
     assert store.query("SELECT count(*) FROM prop WHERE name = 'ratio'").fetchone() == (0,)
@@ -222,6 +223,7 @@ def test_names_are_listed_while_some_profile_holds_them(store: ProfileStore) -> 
     assert search_profiles(store, "hobby=chess").kind == "value"  # no longer a property
 
 
+@pytest.mark.sqlite_only("SQLite's file write lock")
 def test_reads_answer_from_the_json_while_another_process_writes(store: ProfileStore) -> None:
     _fill(store)
     other = sqlite3.connect(store.path, isolation_level=None)
@@ -237,6 +239,7 @@ def test_reads_answer_from_the_json_while_another_process_writes(store: ProfileS
     assert store.query("SELECT count(*) FROM prop").fetchone() == (3,)  # indexed now
 
 
+@pytest.mark.sqlite_only("SQLite's value index tables")
 def test_segment_properties_and_explicit_indexing(store: ProfileStore) -> None:
     assert segment_properties(SEGMENTS) == ["country", "score", "ratio", "name", "joined"]
     _fill(store)

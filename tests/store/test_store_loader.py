@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from bctui.store import (
     ProfileWrite,
     Rule,
     SegmentDef,
+    Store,
     iter_dump,
     load_file,
 )
@@ -348,3 +350,20 @@ def test_a_read_error_in_the_reading_process_is_reported(
     packed.write_bytes(whole[: len(whole) // 2])
     with pytest.raises(InputError, match="cannot read past line"):
         load_file(store, packed, parallel=True)
+
+
+@pytest.mark.parametrize("strategy", ["set", "sum"])
+def test_a_reading_process_loads_exactly_alike_on_each_backend(
+        new_store: Callable[[], Store], tmp_path: Path, strategy: str) -> None:
+    lines = [f'{{"email": "m{i % 9}@x.com", "points": {i}, "_interactions_viewed": ["i{i % 3}"]}}'
+             for i in range(60)]
+    source = _write(tmp_path / "in.jsonl", "\n".join(lines) + "\n")
+    states = []
+    for parallel in (False, True):
+        store = new_store()
+        put(store, email="m1@x.com", points=100)
+        report = load_file(store, source, match="email", strategy=strategy, batch_size=7,
+                           parallel=parallel)
+        assert (report.created, report.updated) == (8, 52), report.as_dict()
+        states.append(sorted((props, level, seen) for _, props, level, seen, _ in _state(store)))
+    assert states[0] == states[1]

@@ -33,8 +33,6 @@ def test_absolute_url(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql://bob@db.example.com/bctui", "PostgreSQL stores"),
-        ("postgres://db/x", "PostgreSQL stores"),
         ("mysql://db/x", 'unsupported store URL "mysql://db/x"'),
         ("profiles.db", 'unsupported store URL "profiles.db"'),
         ("sqlite://host/p.db", "names a host"),
@@ -54,9 +52,9 @@ def test_unsupported_urls(tmp_path: Path, url: str, message: str) -> None:
 
 def test_a_password_in_the_url_never_shows(tmp_path: Path) -> None:
     with pytest.raises(BctuiError) as caught:
-        open_store("postgresql://bob:hunter2@db.example.com:5432/bctui", tmp_path)
+        open_store("postgresql://bob:hunter2@127.0.0.1:1/bctui", tmp_path)  # nobody listens
     assert "hunter2" not in str(caught.value)
-    assert "bob:***@db.example.com:5432" in str(caught.value)
+    assert "bob:***@127.0.0.1:1" in str(caught.value)
 
 
 def test_the_file_is_private(tmp_path: Path) -> None:
@@ -103,10 +101,14 @@ def test_migrations_run_once_and_in_order(tmp_path: Path) -> None:
 
 
 def test_a_failing_migration_applies_nothing(store: ProfileStore) -> None:
-    steps = [["CREATE TABLE a (x)"], ["CREATE TABLE b (y)", "THIS IS NOT SQL"]]
+    steps = [["CREATE TABLE a (x TEXT)"], ["CREATE TABLE b (y TEXT)", "THIS IS NOT SQL"]]
     with pytest.raises(BctuiError):
         store.migrate("engine", steps)
-    assert store.query("SELECT name FROM sqlite_master WHERE name IN ('a', 'b')").fetchall() == []
+    if store.dialect == "sqlite":
+        tables = store.query("SELECT name FROM sqlite_master WHERE name IN ('a', 'b')")
+    else:
+        tables = store.query("SELECT to_regclass('a'), to_regclass('b')")
+    assert tables.fetchall() in ([], [(None, None)])
     assert store.migrate("engine", steps[:1]) == 1
 
 

@@ -108,6 +108,7 @@ def test_property_names(filled: ProfileStore) -> None:
     assert property_names(filled, "", limit=0) == []
 
 
+@pytest.mark.sqlite_only("the plan of SQLite's value index")
 def test_the_any_property_lookup_seeks_the_index(filled: ProfileStore) -> None:
     from bctui.store.search import _NAMES_CTE
 

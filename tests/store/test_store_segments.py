@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from store_helpers import put
+from store_helpers import BACKENDS, open_backend, put
 
-from bctui.store import ProfileStore, ProfileWrite, Rule, SegmentDef, segment_sql
+from bctui.store import ProfileStore, ProfileWrite, Rule, SegmentDef, Store, segment_sql
 from bctui.store import store as store_module
 from bctui.store.schema import connect as real_connect
 
@@ -26,11 +26,13 @@ PROFILES: dict[str, dict[str, Any]] = {
 EVERYONE = set(PROFILES)
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProfileStore]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
     """One store with the five profiles above, shared by the read-only tests here."""
     path = Path(tmp_path_factory.mktemp("segments")) / "profiles.db"
-    with ProfileStore(path) as opened:
+    with open_backend(request.param, request, path) as opened:
         for profile_id, properties in PROFILES.items():
             put(opened, profile_id, **properties)
         yield opened
@@ -75,7 +77,7 @@ RULES: list[tuple[Rule, set[str]]] = [
 
 
 def _members(store: ProfileStore, segment: SegmentDef, correlated: bool) -> set[str]:
-    predicate, params = segment_sql(segment, correlated=correlated)
+    predicate, params = store.segment_sql(segment, correlated=correlated)
     rows = store.query(f"SELECT p.id FROM profile p WHERE {predicate}", params)
     return {row[0] for row in rows}
 
@@ -124,7 +126,7 @@ def test_segment_counts_and_predicates_as_columns(seeded: ProfileStore) -> None:
     nl = SegmentDef("nl", "all", (Rule("country", "eq", "NL"),))
     rich = SegmentDef("rich", "all", (Rule("score", "gte", 100),))
     assert seeded.segment_counts([nl, rich]) == {"nl": 2, "rich": 1}
-    predicate, params = segment_sql(nl)
+    predicate, params = seeded.segment_sql(nl)
     rows = dict(seeded.query(f"SELECT p.id, {predicate} FROM profile p", params).fetchall())
     assert rows == {"p1": 1, "p2": 1, "p3": 0, "p4": 0, "p5": 0}
     assert not seeded.in_segment("no-such-profile", nl)
@@ -142,6 +144,7 @@ def test_segment_counts_and_predicates_as_columns(seeded: ProfileStore) -> None:
         (Rule("joined", "lt", "2024"), "PRIMARY KEY (name=? AND value>? AND value<?)"),
     ],
 )
+@pytest.mark.sqlite_only("the plan of SQLite's value index")
 def test_rules_use_the_value_indexes(seeded: ProfileStore, rule: Rule, index: str) -> None:
     predicate, params = segment_sql(SegmentDef("s", "all", (rule,)))
     plan = seeded.query(f"EXPLAIN QUERY PLAN SELECT count(*) FROM profile p WHERE {predicate}",

@@ -12,7 +12,7 @@ import pytest
 from store_helpers import put
 
 from bctui.errors import BctuiError
-from bctui.store import ProfileStore, ProfileWrite, Rule, SegmentDef
+from bctui.store import ProfileStore, ProfileWrite, Rule, SegmentDef, Store
 
 
 def test_create_then_update_then_unchanged(store: ProfileStore) -> None:
@@ -306,9 +306,9 @@ def test_any_text_is_indexed_exactly_and_leaves_the_index_exactly(store: Profile
     for value in WEIRD[2:]:
         assert store.find("weird", value) == [], value
     assert store.find("weird", 12) == []
-    assert store.query("SELECT count(*) FROM prop").fetchone()[0] == 2
+    assert _index_rows(store) in (2, None)
     put(store, "p1", weird=None, strategy="clear")
-    assert store.query("SELECT count(*) FROM prop").fetchone()[0] == 0
+    assert _index_rows(store) in (0, None)
 
 
 def test_numbers_are_indexed_exactly(store: ProfileStore) -> None:
@@ -317,7 +317,14 @@ def test_numbers_are_indexed_exactly(store: ProfileStore) -> None:
     for value in [*floats, 2**63 - 1, -(2**63), 0]:
         assert store.find("f" if isinstance(value, float) else "i", value) == ["p1"], value
     put(store, "p1", f=[], i=[], strategy="clear")
-    assert store.query("SELECT count(*) FROM prop").fetchone()[0] == 0
+    assert _index_rows(store) in (0, None)
+
+
+def _index_rows(store: Store) -> int | None:
+    """The rows of SQLite's value index (PostgreSQL has none: a GIN index does its work)."""
+    if store.dialect != "sqlite":
+        return None
+    return int(store.query("SELECT count(*) FROM prop").fetchone()[0])
 
 
 def test_nul_characters_are_refused(store: ProfileStore) -> None:

@@ -14,8 +14,8 @@ from bctui.engine.runs.state import COUNT_NAMES, FINISHED, GoalState, save_goal
 __all__ = ["COUNT_NAMES"]  # importers of the counts' names find them here too
 from bctui.engine.secrets import SecretsFile
 from bctui.errors import BctuiError, ExitCode
-from bctui.store import ProfileStore
-from bctui.store.transaction import Transaction
+from bctui.store import Store
+from bctui.store.base import StoreTransaction
 
 SIGNAL_POLL_SECONDS = 0.1
 
@@ -76,7 +76,7 @@ class GoalRun:
     run_id: str
     connection: Connection
     key: str
-    store: ProfileStore
+    store: Store
     secrets: SecretsFile
     emit: Callable[[Event], None]
     cancel: CancelToken
@@ -114,12 +114,12 @@ class GoalRun:
             )
         )
 
-    def save(self, tx: Transaction) -> None:
+    def save(self, tx: StoreTransaction) -> None:
         """Persist the goal's progress in the caller's transaction (never in a dry run)."""
         if not self.dry_run:
             save_goal(tx, self.run_id, self.state)
 
-    def finish(self, tx: Transaction) -> None:
+    def finish(self, tx: StoreTransaction) -> None:
         """Mark the goal FINISHED in the transaction that commits its last work, so that a crash
         before the runner's own bookkeeping never makes a resumed run repeat the goal."""
         self.state.state = FINISHED

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, Protocol
 
 import orjson
 
@@ -187,6 +187,16 @@ def parse_event(line: bytes | str) -> Event | None:
 Listener = Callable[[Event], None]
 
 
+class Sink(Protocol):
+    """Somewhere else every log line goes too (`shared.EventSink`: the database)."""
+
+    def add(self, line: bytes) -> None:
+        """Take one line (without its newline); must not block for long."""
+
+    def close(self) -> None:
+        """Write what is left and stop."""
+
+
 class EventLog:
     """Appends events to a run log (flushed per event, so a watcher sees them at once).
 
@@ -197,10 +207,15 @@ class EventLog:
     """
 
     def __init__(
-        self, path: Path, listener: Listener | None = None, progress_interval: float = 0.25
+        self,
+        path: Path,
+        listener: Listener | None = None,
+        progress_interval: float = 0.25,
+        sink: Sink | None = None,
     ) -> None:
         self.path = path
         self.listener = listener
+        self.sink = sink  # also gets every line (a PostgreSQL store's run_event table)
         self.progress_interval = progress_interval
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._file: IO[bytes] = open(path, "ab")  # noqa: SIM115 - closed in close()
@@ -251,8 +266,11 @@ class EventLog:
                 self._write(pending)
 
     def _write(self, event: Event) -> None:
-        self._file.write(event.to_json() + b"\n")
+        line = event.to_json()
+        self._file.write(line + b"\n")
         self._file.flush()
+        if self.sink is not None:
+            self.sink.add(line)
         if self.listener is not None:
             self.listener(event)
 
@@ -260,6 +278,8 @@ class EventLog:
         """Flush coalesced progress and close the file."""
         self._flush_pending(None)
         self._file.close()
+        if self.sink is not None:
+            self.sink.close()
 
 
 def _torn(path: Path) -> bool:

@@ -38,7 +38,7 @@ from bctui.engine.runs.events import BatchSent, RateLimitWait
 from bctui.engine.runs.faults import crash_point
 from bctui.store.model import PERMISSION_LEVELS, permission_rank
 from bctui.store.rows import ROW_WIDTH, row_pages
-from bctui.store.segments import SegmentDef, segment_properties, segment_sql
+from bctui.store.segments import SegmentDef, segment_properties
 
 BATCH_SIZE: Final = 75
 CHECKPOINT_SECONDS: Final = 1.0
@@ -423,7 +423,7 @@ class Exporter:
         return self._plan()
 
     def _count_delta(self, since: int, upper: int) -> int:
-        sql, params = segment_sql(self.segment, correlated=True)
+        sql, params = self.run.store.segment_sql(self.segment, correlated=True)
         row = self.run.store.query(
             f"SELECT count(*) FROM profile p WHERE p.seq > ? AND p.seq <= ? AND {sql}",
             (since, upper, *params),
@@ -806,7 +806,7 @@ class Exporter:
             return
         settled = taken.settled
         with run.store.transaction() as tx:
-            st.record_sent(tx, run.key, taken.sent)
+            st.record_sent(tx, run.key, taken.sent, run.store.dialect)
             st.clear_failures(tx, run.key, settled.delivered + settled.dropped)
             st.record_failures(tx, run.key, run.run_id, settled.failed)
             st.set_watermark(tx, run.key, taken.cursor)

@@ -3,6 +3,7 @@ events to its end, and cancelling it. The CLI (`runs`, `watch`) and the TUI shar
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import threading
@@ -13,12 +14,13 @@ from pathlib import Path
 
 from bctui.engine.models import Config
 from bctui.engine.paths import Paths
+from bctui.engine.runs import shared
 from bctui.engine.runs import state as st
-from bctui.engine.runs.events import Event, follow_events
-from bctui.engine.runs.lock import Holder, RunLock
+from bctui.engine.runs.events import Event, follow_events, read_events
+from bctui.engine.runs.lock import Holder, Lock, RunLock
 from bctui.engine.runs.runner import log_path
 from bctui.errors import BctuiError, NotFoundError
-from bctui.store import ProfileStore
+from bctui.store import Store
 
 
 class RunStatus(StrEnum):
@@ -44,26 +46,54 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def live_holder(paths: Paths, connection: str) -> Holder | None:
-    """The live process holding the connection's lock, or None."""
-    holder = RunLock(paths.locks_dir, connection).holder()
-    return holder if holder is not None and pid_alive(holder.pid) else None
+def _db(paths: Paths, store: Store | None) -> shared.SharedDb | None:
+    """The run coordination database: the PostgreSQL `store`'s, or (no store given) that of
+    the store `paths.config` names; None for SQLite."""
+    if store is not None:
+        return shared.shared_db(store)
+    return shared.configured_db(paths)
 
 
-def run_status(paths: Paths, record: st.RunRecord) -> RunStatus:
+def _lock(paths: Paths, connection: str, store: Store | None) -> Lock:
+    db = _db(paths, store)
+    if db is None:
+        return RunLock(paths.locks_dir, connection)
+    return shared.LeaseLock(db, connection)
+
+
+def holder_alive(holder: Holder) -> bool:
+    """Whether a lock's holder still runs: its process, when on this host; a lease of another
+    host is live while unexpired (its heartbeat renews it)."""
+    if holder.host and holder.host != shared.this_host():
+        return True
+    return pid_alive(holder.pid)
+
+
+def live_holder(
+    paths: Paths, connection: str, store: Store | None = None
+) -> Holder | None:
+    """The live process holding the connection's lock (its lease, for a PostgreSQL `store`),
+    or None."""
+    holder = _lock(paths, connection, store).holder()
+    return holder if holder is not None and holder_alive(holder) else None
+
+
+def run_status(
+    paths: Paths, record: st.RunRecord, store: Store | None = None
+) -> RunStatus:
     """RUNNING only while a live process holds the connection's lock for this run id."""
     if record.state != st.RUNNING:
         try:
             return RunStatus(record.state)
         except ValueError:
             return RunStatus.FAILED
-    holder = live_holder(paths, record.connection)
+    holder = live_holder(paths, record.connection, store)
     if holder is not None and holder.run_id == record.id:
         return RunStatus.RUNNING
     return RunStatus.INTERRUPTED
 
 
-def find_run(paths: Paths, store: ProfileStore, config: Config | None, target: str) -> st.RunRecord:
+def find_run(paths: Paths, store: Store, config: Config | None, target: str) -> st.RunRecord:
     """A run by id, unique id prefix, or connection name (its latest run)."""
     st.migrate(store)
     record = st.get_run(store, target)
@@ -87,36 +117,51 @@ def find_run(paths: Paths, store: ProfileStore, config: Config | None, target: s
     )
 
 
-def latest_runs(store: ProfileStore) -> dict[str, st.RunRecord]:
+def latest_runs(store: Store) -> dict[str, st.RunRecord]:
     """Connection name (as recorded) -> its newest run record, in one query."""
     st.migrate(store)
     return st.latest_runs(store)
 
 
-def running(paths: Paths, connections: Iterable[str]) -> dict[str, Holder]:
+def running(
+    paths: Paths, connections: Iterable[str], store: Store | None = None
+) -> dict[str, Holder]:
     """Connection -> its live lock holder, for the connections running now (a rename holds the
     lock for a moment with no run id: that is no run)."""
     out: dict[str, Holder] = {}
     for name in connections:
-        holder = live_holder(paths, name)
+        holder = live_holder(paths, name, store)
         if holder is not None and holder.run_id:
             out[name] = holder
     return out
 
 
-def wait_for_log(paths: Paths, record_or_id: st.RunRecord | str, timeout: float = 5.0) -> Path:
+def wait_for_log(
+    paths: Paths,
+    record_or_id: st.RunRecord | str,
+    timeout: float = 5.0,
+    store: Store | None = None,
+) -> Path:
     """The run's log file; a run that is (or may be) just starting gets `timeout` seconds to
-    create it, since a run records itself a moment before it opens its log."""
+    create it, since a run records itself a moment before it opens its log.
+
+    With a PostgreSQL `store`, a run of another host has its log in the database: the path
+    returned then may not exist (`run_lines` and `follow_run` read the database instead)."""
     if isinstance(record_or_id, st.RunRecord):
         run_id = record_or_id.id
         wait = timeout if record_or_id.state == st.RUNNING else 0.0
     else:
         run_id, wait = record_or_id, timeout
     path = log_path(paths, run_id)
+    db = _db(paths, store)
     deadline = time.monotonic() + wait
-    while not path.exists() and time.monotonic() < deadline:
+
+    def found() -> bool:
+        return path.exists() or (db is not None and shared.has_events(db, run_id))
+
+    while not found() and time.monotonic() < deadline:
         time.sleep(0.05)
-    if not path.exists():
+    if not found():
         raise NotFoundError(
             f"the log of run {run_id} is missing",
             where=str(path),
@@ -125,16 +170,44 @@ def wait_for_log(paths: Paths, record_or_id: st.RunRecord | str, timeout: float 
     return path
 
 
-def cancel_run(paths: Paths, connection: str, run_id: str | None = None) -> int:
+def run_lines(paths: Paths, run_id: str, store: Store | None = None) -> list[bytes]:
+    """The run's log lines (without newlines): from its file, else (PostgreSQL) the database."""
+    path = log_path(paths, run_id)
+    db = _db(paths, store)
+    if path.exists() or db is None:
+        with open(path, "rb") as handle:
+            return [line.rstrip(b"\n") for line in handle if line.endswith(b"\n")]
+    return [line.encode() for line in shared.db_lines(db, run_id)]
+
+
+def run_events(paths: Paths, run_id: str, store: Store | None = None) -> Iterator[Event]:
+    """Every event of a run's log (its file, else the database for a PostgreSQL store)."""
+    path = log_path(paths, run_id)
+    db = _db(paths, store)
+    if path.exists() or db is None:
+        yield from read_events(path)
+        return
+    for _, event in shared.read_db_events(db, run_id):
+        yield event
+
+
+def cancel_run(
+    paths: Paths, connection: str, run_id: str | None = None, store: Store | None = None
+) -> int:
     """SIGTERM to the process running the connection (that run, when `run_id` is given), which
     then stops at its next safe point and records CANCELLED; returns its pid."""
-    holder = live_holder(paths, connection)
+    holder = live_holder(paths, connection, store)
     if holder is None or not holder.run_id or (run_id is not None and holder.run_id != run_id):
         what = f"run {run_id} of connection" if run_id else "connection"
         now = f" (it runs {holder.run_id} now)" if holder is not None and holder.run_id else ""
         raise BctuiError(
             f'{what} "{connection}" is not running{now}',
             fix="`bctui runs` shows which runs are going",
+        )
+    if holder.host and holder.host != shared.this_host():
+        raise BctuiError(
+            f'connection "{connection}" runs on host {holder.host} (PID {holder.pid})',
+            fix=f"cancel it there: `kill {holder.pid}` on {holder.host}",
         )
     try:
         os.kill(holder.pid, signal.SIGTERM)
@@ -154,6 +227,7 @@ def follow_run(
     pid: int | None = None,
     poll: float = 0.2,
     stop: threading.Event | None = None,
+    store: Store | None = None,
 ) -> Iterator[Event]:
     """The events of run `run_id` as they are written, to its RunFinished.
 
@@ -161,8 +235,10 @@ def follow_run(
     connection, that run's events come first. It ends after `run_id`'s RunFinished, when the
     process is gone and the log has no more events (run_status then says why), or when `stop`
     is set. The log may not exist yet (a run just launched) or the run may be long over.
+    With a PostgreSQL `store`, a run whose log is not on this host is followed from the
+    database, and whether it is alive comes from its lease.
     """
-    return _Follower(paths, connection, run_id, pid, poll, stop).events()
+    return _Follower(paths, connection, run_id, pid, poll, stop, store).events()
 
 
 class _Follower:
@@ -176,9 +252,11 @@ class _Follower:
         pid: int | None,
         poll: float,
         stop: threading.Event | None,
+        store: Store | None = None,
     ) -> None:
         self.paths = paths
-        self.lock = RunLock(paths.locks_dir, connection)
+        self.lock = _lock(paths, connection, store)
+        self.db = _db(paths, store)
         self.run_id = run_id
         self.target = log_path(paths, run_id)
         self.pid = pid  # None: whichever live process holds the lock for one of our runs
@@ -188,40 +266,62 @@ class _Follower:
 
     def events(self) -> Iterator[Event]:
         while not self.stopped():
-            if self.target.exists():
-                yield from self.follow(self.target)
+            if self.exists(self.run_id):
+                yield from self.follow(self.run_id)
                 return
             resumed = self.resumed_run()
             if resumed is not None:
                 self.followed.add(resumed)
-                path = log_path(self.paths, resumed)
-                if self.wait_until(path.exists):
-                    yield from self.follow(path)
+                if self.wait_until(functools.partial(self.exists, resumed)):
+                    yield from self.follow(resumed)
                 continue
             if not self.alive():
-                if self.target.exists():  # written just before the process went
-                    yield from self.follow(self.target)
+                if self.exists(self.run_id):  # written just before the process went
+                    yield from self.follow(self.run_id)
                 return
             self.sleep()
 
-    def follow(self, path: Path) -> Iterator[Event]:
+    def exists(self, run_id: str) -> bool:
+        """Whether the run's log has begun: its file here, or its events in the database."""
+        if log_path(self.paths, run_id).exists():
+            return True
+        if self.db is None:
+            return False
+        try:
+            return shared.has_events(self.db, run_id)
+        except BctuiError:
+            return False
+
+    def follow(self, run_id: str) -> Iterator[Event]:
+        path = log_path(self.paths, run_id)
+        if self.db is not None and not path.exists():
+            yield from shared.follow_db_events(
+                self.db, run_id, poll=self.poll, alive=self.alive, stop=self.stop
+            )
+            return
         yield from follow_events(path, poll=self.poll, alive=self.alive, stop=self.stop)
 
     def alive(self) -> bool:
         """Whether the process that runs (or will run) our run is still there."""
-        if self.pid is not None:
+        if self.pid is not None:  # a process of this host, started by the caller
             return pid_alive(self.pid)
-        holder = self.lock.holder()
+        holder = self.holder()
         return (
             holder is not None
             and (holder.run_id == self.run_id or holder.run_id in self.followed)
-            and pid_alive(holder.pid)
+            and holder_alive(holder)
         )
+
+    def holder(self) -> Holder | None:
+        try:
+            return self.lock.holder()
+        except BctuiError:
+            return None  # the server is unreachable for a moment
 
     def resumed_run(self) -> str | None:
         """Another run our process is on now (an interrupted one it resumes first), if any."""
-        holder = self.lock.holder()
-        if holder is None or not holder.run_id or not pid_alive(holder.pid):
+        holder = self.holder()
+        if holder is None or not holder.run_id or not holder_alive(holder):
             return None
         if holder.run_id == self.run_id or holder.run_id in self.followed:
             return None

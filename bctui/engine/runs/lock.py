@@ -3,6 +3,9 @@
 The file also says who holds it (PID, run id, start time), for the message a second run prints. A
 file whose lock is free but that still names a holder was left by a killed run: it is stale, and is
 taken over (the caller logs that it did).
+
+With a PostgreSQL store, shared between hosts, the lock is a lease in the database instead
+(`shared.LeaseLock`, same interface); `run_lock` picks the one the store needs.
 """
 
 from __future__ import annotations
@@ -13,13 +16,17 @@ import hashlib
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final, Protocol
 
 import orjson
 
 from bctui.errors import BctuiError, ExitCode
+
+if TYPE_CHECKING:
+    from bctui.store import Store
 
 # `holder()` (behind `bctui watch`, `bctui runs` and the TUI) probes with a shared lock held for an
 # instant; a run that starts in that instant waits the probe out rather than mistaking it for a
@@ -34,6 +41,7 @@ class Holder:
     pid: int
     run_id: str
     started_at: float
+    host: str = ""  # set for a lease in a PostgreSQL store: the host the process runs on
 
 
 class LockedError(BctuiError):
@@ -50,19 +58,58 @@ class LockedError(BctuiError):
                 fix="try again in a moment",
             )
             return
+        on = f"host {holder.host}, " if holder is not None and holder.host else ""
         who = (
-            f"PID {holder.pid}, run {holder.run_id}"
+            f"{on}PID {holder.pid}, run {holder.run_id}"
             if holder
             else "a process that has not written its details yet"
         )
+        there = f" on {holder.host}" if holder is not None and holder.host else ""
         super().__init__(
             f'connection "{connection}" is already running ({who})',
             fix=(
-                f"wait for it (`bctui watch {holder.run_id}`), or stop it with `kill {holder.pid}`"
+                f"wait for it (`bctui watch {holder.run_id}`), or stop it with "
+                f"`kill {holder.pid}`{there}"
             )
             if holder
             else "wait for it to finish",
         )
+
+
+class Lock(Protocol):
+    """What a run needs of its connection's lock: a file lock (SQLite) or a lease (PostgreSQL)."""
+
+    connection: str
+    stale: Holder | None
+
+    def acquire(self, run_id: str) -> None:
+        """Take the lock or raise LockedError naming the holder."""
+
+    def acquire_as(self, run_id: str) -> None:
+        """Name another run as the holder."""
+
+    def release(self) -> None:
+        """Let go of the lock."""
+
+    def holder(self) -> Holder | None:
+        """The live holder, or None."""
+
+
+def run_lock(
+    locks_dir: Path,
+    connection: str,
+    store: Store | None = None,
+    *,
+    on_lost: Callable[[], None] | None = None,
+) -> Lock:
+    """The connection's lock: a lease in the database for a PostgreSQL store (shared between
+    hosts), else a file lock in `locks_dir`. `on_lost` is called should a lease be lost."""
+    from bctui.engine.runs.shared import LeaseLock, shared_db
+
+    db = shared_db(store)
+    if db is None:
+        return RunLock(locks_dir, connection)
+    return LeaseLock(db, connection, on_lost=on_lost)
 
 
 class RunLock:

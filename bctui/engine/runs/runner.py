@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from bctui.engine.models import Config, Connection, ExportGoal, Goal, ImportGoal
 from bctui.engine.paths import Paths
+from bctui.engine.runs import shared
 from bctui.engine.runs import state as st
 from bctui.engine.runs.context import COUNT_NAMES, Cancelled, CancelToken, GoalRun
 from bctui.engine.runs.events import (
@@ -31,10 +32,11 @@ from bctui.engine.runs.events import (
     RunFinished,
     RunStarted,
 )
-from bctui.engine.runs.lock import RunLock
+from bctui.engine.runs.lock import Lock, run_lock
 from bctui.engine.secrets import SecretsFile
+from bctui.engine.stores import open_configured_store
 from bctui.errors import BctuiError, NotFoundError, UsageError
-from bctui.store import ProfileStore, open_store
+from bctui.store import Store
 
 if TYPE_CHECKING:
     from bctui.engine.runs.exporter import Exporter
@@ -169,7 +171,7 @@ def run_connection(
     check_started_by(options.started_by)
     asked_id = check_run_id(options.run_id) if options.run_id else new_run_id()
     paths.ensure_state_dir()
-    store = open_store(config.store.url, paths.state_dir)
+    store = open_configured_store(config.store, paths)
     try:
         st.migrate(store)
         if st.run_exists(store, asked_id):
@@ -177,10 +179,12 @@ def run_connection(
                 f"run id {asked_id} is already in the run history",
                 fix="leave --run-id out (a new id is made), or give an id not used before",
             )
-        lock = RunLock(paths.locks_dir, conn.name)
+        cancel = cancel or CancelToken()
+        # On PostgreSQL a lease: should it be lost (the server unreachable for longer than the
+        # lease, and another host took over), the run stops at its next safe point.
+        lock = run_lock(paths.locks_dir, conn.name, store, on_lost=cancel.cancel)
         run_id = asked_id
         lock.acquire(run_id)
-        cancel = cancel or CancelToken()
         try:
             first = _Run(config, paths, conn, goals, options, store, lock, run_id, listener, cancel)
             result = first.execute()
@@ -208,8 +212,8 @@ class _Run:
         conn: Connection,
         goals: list[Goal],
         options: RunOptions,
-        store: ProfileStore,
-        lock: RunLock,
+        store: Store,
+        lock: Lock,
         run_id: str,
         listener: Callable[[Event], None] | None,
         cancel: CancelToken,
@@ -231,7 +235,9 @@ class _Run:
 
     def execute(self) -> RunResult:
         resumed = self._prepare()
-        log = EventLog(log_path(self.paths, self.run_id), self.listener)
+        db = shared.shared_db(self.store)
+        sink = shared.EventSink(db, self.run_id) if db is not None else None
+        log = EventLog(log_path(self.paths, self.run_id), self.listener, sink=sink)
         try:
             log.emit(
                 RunStarted(
@@ -304,12 +310,13 @@ class _Run:
 
     def _prepare(self) -> bool:
         """Record the run, or pick up the connection's interrupted one; True when resuming."""
-        if self.lock.stale is not None:
+        stale = self.lock.stale
+        if stale is not None:
             self.notes.append(
                 (
                     "warning",
-                    f"cleared a stale lock left by PID {self.lock.stale.pid} "
-                    f"(run {self.lock.stale.run_id}), which is gone",
+                    f"cleared a stale lock left by {_on(stale.host)}PID {stale.pid} "
+                    f"(run {stale.run_id}), which is gone",
                 )
             )
         with self.store.transaction() as tx:
@@ -545,3 +552,7 @@ class _Run:
 
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _on(host: str) -> str:
+    return f"host {host}, " if host else ""

@@ -8,6 +8,7 @@ the watermark that passes them.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,9 +16,9 @@ from typing import Any, Final
 
 import orjson
 
-from bctui.store import ProfileStore
+from bctui.store import Migration, Store
+from bctui.store.base import StoreTransaction
 from bctui.store.rows import Joined
-from bctui.store.transaction import Transaction
 
 COMPONENT: Final = "engine"
 
@@ -135,9 +136,23 @@ EXTRA_COUNTS: Final = ("echo_suppressed",)
 STARTED_BY: Final = ("cli", "ui", "scheduler")
 
 
-def migrate(store: ProfileStore) -> None:
+def migrate(store: Store) -> None:
     """Create or update the engine's tables."""
-    store.migrate(COMPONENT, MIGRATIONS)
+    store.migrate(COMPONENT, MIGRATIONS if store.dialect == "sqlite" else _postgres(MIGRATIONS))
+    from bctui.engine.runs import shared  # the lease and event tables, on PostgreSQL only
+
+    shared.migrate(store)
+
+
+def _postgres(steps: Sequence[Migration]) -> tuple[Migration, ...]:
+    """The steps for PostgreSQL: the store translates SQLite's types; `full` needs quotes."""
+    return tuple(
+        tuple(
+            re.sub(r"\bfull INTEGER\b", '"full" INTEGER', s) if isinstance(s, str) else s
+            for s in step
+        )
+        for step in steps
+    )
 
 
 def goal_key(connection: str, goal: str) -> str:
@@ -166,10 +181,16 @@ class RunRecord:
     started_by: str = "cli"  # one of STARTED_BY
 
 
+# "full" is quoted: a reserved word in PostgreSQL.
 _RUN_COLUMNS: Final = (
-    "id, connection, started_at, state, ended_at, dry_run, full, goals, pid, error, summary, "
+    'id, connection, started_at, state, ended_at, dry_run, "full", goals, pid, error, summary, '
     "started_by"
 )
+
+
+def _text(value: Any) -> str:
+    """A JSON column's value as text (PostgreSQL takes no bytes for a TEXT column)."""
+    return orjson.dumps(value).decode()
 
 
 def _run(row: Sequence[Any]) -> RunRecord:
@@ -189,7 +210,7 @@ def _run(row: Sequence[Any]) -> RunRecord:
     )
 
 
-def insert_run(tx: Transaction, run: RunRecord, goals: Sequence[tuple[str, str]]) -> None:
+def insert_run(tx: StoreTransaction, run: RunRecord, goals: Sequence[tuple[str, str]]) -> None:
     """Record a new run and its goals (name, type) as PENDING."""
     tx.execute(
         f"INSERT INTO run ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -199,12 +220,12 @@ def insert_run(tx: Transaction, run: RunRecord, goals: Sequence[tuple[str, str]]
             run.started_at,
             run.state,
             run.ended_at,
-            run.dry_run,
-            run.full,
-            orjson.dumps(run.goals),
+            int(run.dry_run),
+            int(run.full),
+            _text(run.goals),
             run.pid,
             run.error,
-            orjson.dumps(run.summary),
+            _text(run.summary),
             run.started_by,
         ),
     )
@@ -214,7 +235,7 @@ def insert_run(tx: Transaction, run: RunRecord, goals: Sequence[tuple[str, str]]
     )
 
 
-def reopen_run(tx: Transaction, run_id: str, pid: int) -> None:
+def reopen_run(tx: StoreTransaction, run_id: str, pid: int) -> None:
     """Mark an interrupted run as running again, under a new process."""
     tx.execute(
         "UPDATE run SET state = ?, pid = ?, ended_at = NULL WHERE id = ?", (RUNNING, pid, run_id)
@@ -222,16 +243,16 @@ def reopen_run(tx: Transaction, run_id: str, pid: int) -> None:
 
 
 def finish_run(
-    tx: Transaction, run_id: str, state: str, error: str, summary: dict[str, Any]
+    tx: StoreTransaction, run_id: str, state: str, error: str, summary: dict[str, Any]
 ) -> None:
     """The run's final state and summary."""
     tx.execute(
         "UPDATE run SET state = ?, error = ?, summary = ?, ended_at = ? WHERE id = ?",
-        (state, error, orjson.dumps(summary), time.time(), run_id),
+        (state, error, _text(summary), time.time(), run_id),
     )
 
 
-def get_run(store: ProfileStore, run_id: str) -> RunRecord | None:
+def get_run(store: Store, run_id: str) -> RunRecord | None:
     """A run by id, or by a unique prefix of its id."""
     rows = store.query(
         f"SELECT {_RUN_COLUMNS} FROM run WHERE id = ? OR id LIKE ? ESCAPE '\\' "
@@ -244,12 +265,12 @@ def get_run(store: ProfileStore, run_id: str) -> RunRecord | None:
     return _run(rows[0]) if len(rows) == 1 else None
 
 
-def run_exists(store: ProfileStore, run_id: str) -> bool:
+def run_exists(store: Store, run_id: str) -> bool:
     """Whether history has a run with exactly this id."""
     return store.query("SELECT 1 FROM run WHERE id = ?", (run_id,)).fetchone() is not None
 
 
-def latest_runs(store: ProfileStore) -> dict[str, RunRecord]:
+def latest_runs(store: Store) -> dict[str, RunRecord]:
     """Each connection's newest run, by connection name as recorded (one query)."""
     rows = store.query(
         f"SELECT {', '.join('run.' + c.strip() for c in _RUN_COLUMNS.split(','))} FROM run "
@@ -263,7 +284,7 @@ def latest_runs(store: ProfileStore) -> dict[str, RunRecord]:
 
 
 def list_runs(
-    store: ProfileStore, connection: str | None = None, limit: int = 50
+    store: Store, connection: str | None = None, limit: int = 50
 ) -> list[RunRecord]:
     """Newest first."""
     if connection is None:
@@ -278,7 +299,7 @@ def list_runs(
     return [_run(r) for r in rows.fetchall()]
 
 
-def interrupted_run(store: ProfileStore, connection: str) -> RunRecord | None:
+def interrupted_run(store: Store, connection: str) -> RunRecord | None:
     """The connection's latest real (not dry) run, if it never reached a final state.
 
     Only called while holding the connection's lock, so a RUNNING row here belongs to a process
@@ -320,7 +341,7 @@ class GoalState:
     budget: dict[str, Any] | None = None
 
 
-def goal_states(store: ProfileStore, run_id: str) -> list[GoalState]:
+def goal_states(store: Store, run_id: str) -> list[GoalState]:
     """A run's goals in order."""
     rows = store.query(
         "SELECT goal, type, state, counts, data_points, seconds, error, cursor, "
@@ -333,7 +354,7 @@ def goal_states(store: ProfileStore, run_id: str) -> list[GoalState]:
     ]
 
 
-def reported_goal_states(store: ProfileStore, run: RunRecord) -> list[GoalState]:
+def reported_goal_states(store: Store, run: RunRecord) -> list[GoalState]:
     """A run's goals as people read them. A dry run writes no progress to the store, so its
     goals come from its summary once it has ended."""
     goals = run.summary.get("goals") if run.dry_run else None
@@ -355,14 +376,14 @@ def reported_goal_states(store: ProfileStore, run: RunRecord) -> list[GoalState]
     ]
 
 
-def save_goal(tx: Transaction, run_id: str, state: GoalState) -> None:
+def save_goal(tx: StoreTransaction, run_id: str, state: GoalState) -> None:
     """Persist a goal's progress (inside the caller's transaction)."""
     tx.execute(
         "UPDATE run_goal SET state = ?, counts = ?, data_points = ?, seconds = ?, error = ?, "
         "cursor = ?, upper = ? WHERE run_id = ? AND goal = ?",
         (
             state.state,
-            orjson.dumps(state.counts),
+            _text(state.counts),
             state.data_points,
             state.seconds,
             state.error,
@@ -377,17 +398,18 @@ def save_goal(tx: Transaction, run_id: str, state: GoalState) -> None:
 # -- watermarks -------------------------------------------------------------------------------
 
 
-def watermark(store: ProfileStore, key: str) -> int:
+def watermark(store: Store, key: str) -> int:
     """The change sequence an export goal has delivered up to (0: never ran)."""
     row = store.query("SELECT seq FROM watermark WHERE goal_key = ?", (key,)).fetchone()
     return int(row[0]) if row else 0
 
 
-def set_watermark(tx: Transaction, key: str, seq: int) -> None:
+def set_watermark(tx: StoreTransaction, key: str, seq: int) -> None:
     """Move the watermark forward (never back)."""
     tx.execute(
         "INSERT INTO watermark (goal_key, seq, updated_at) VALUES (?, ?, ?) "
-        "ON CONFLICT (goal_key) DO UPDATE SET seq = max(seq, excluded.seq), "
+        "ON CONFLICT (goal_key) DO UPDATE SET seq = CASE WHEN excluded.seq > watermark.seq "
+        "THEN excluded.seq ELSE watermark.seq END, "
         "updated_at = excluded.updated_at",
         (key, seq, time.time()),
     )
@@ -409,7 +431,7 @@ class ImportJob:
     files_seen: int = 0
 
 
-def import_job(store: ProfileStore, key: str) -> ImportJob | None:
+def import_job(store: Store, key: str) -> ImportJob | None:
     """The goal's unfinished export request, if any."""
     row = store.query(
         "SELECT goal_key, segment_id, object_prefix, requested_at, fields, "
@@ -421,7 +443,7 @@ def import_job(store: ProfileStore, key: str) -> ImportJob | None:
     return ImportJob(row[0], row[1], row[2], row[3], orjson.loads(row[4]), row[5], row[6])
 
 
-def save_import_job(tx: Transaction, job: ImportJob) -> None:
+def save_import_job(tx: StoreTransaction, job: ImportJob) -> None:
     """Record (or update) the goal's export request."""
     tx.execute(
         "INSERT INTO import_job (goal_key, segment_id, object_prefix, requested_at, fields, "
@@ -434,32 +456,32 @@ def save_import_job(tx: Transaction, job: ImportJob) -> None:
             job.segment_id,
             job.object_prefix,
             job.requested_at,
-            orjson.dumps(job.fields),
+            _text(job.fields),
             job.first_file_at,
             job.files_seen,
         ),
     )
 
 
-def clear_import_job(tx: Transaction, key: str) -> None:
+def clear_import_job(tx: StoreTransaction, key: str) -> None:
     """The goal's import is complete: the next run requests a new export."""
     tx.execute("DELETE FROM import_job WHERE goal_key = ?", (key,))
 
 
-def applied_files(store: ProfileStore, object_prefix: str) -> set[str]:
+def applied_files(store: Store, object_prefix: str) -> set[str]:
     """Keys of the export files already applied for this export."""
     rows = store.query("SELECT key FROM import_file WHERE object_prefix = ?", (object_prefix,))
     return {r[0] for r in rows.fetchall()}
 
 
 def mark_file_applied(
-    tx: Transaction, key: str, object_prefix: str, file_key: str, counts: dict[str, int]
+    tx: StoreTransaction, key: str, object_prefix: str, file_key: str, counts: dict[str, int]
 ) -> None:
     """Record, in the transaction that applied it, that a file was applied."""
     tx.execute(
         "INSERT INTO import_file (object_prefix, key, goal_key, applied_at, counts) "
         "VALUES (?, ?, ?, ?, ?)",
-        (object_prefix, file_key, key, time.time(), orjson.dumps(counts)),
+        (object_prefix, file_key, key, time.time(), _text(counts)),
     )
 
 
@@ -497,14 +519,29 @@ def join_sent(chunks: Sequence[bytes], per_document: int = 32) -> list[str]:
     return documents
 
 
-def record_sent(tx: Transaction, key: str, documents: Iterable[str]) -> None:
+def record_sent(
+    tx: StoreTransaction, key: str, documents: Iterable[str], dialect: str = "sqlite"
+) -> None:
     """Remember the full attribute values now in Braze for these profiles (`join_sent`), and
     the identifiers they were sent under.
 
     One statement per document: SQLite unpacks it itself, so a thread writing a checkpoint
     holds the GIL for none of its rows. `->` gives each value back as the compact JSON orjson
-    wrote.
+    wrote. On PostgreSQL, `json` (not jsonb) keeps each value's text as written; a profile
+    twice in one document keeps its last values.
     """
+    if dialect == "postgresql":
+        tx.executemany(
+            "INSERT INTO export_sent (goal_key, profile_id, attrs, ids) "
+            "SELECT DISTINCT ON (e.value ->> 0) ?, e.value ->> 0, "
+            "convert_to((e.value -> 1)::text, 'UTF8'), convert_to((e.value -> 2)::text, 'UTF8') "
+            "FROM json_array_elements(?::json) WITH ORDINALITY AS e (value, n) "
+            "ORDER BY e.value ->> 0, e.n DESC "
+            "ON CONFLICT (goal_key, profile_id) DO UPDATE SET attrs = excluded.attrs, "
+            "ids = excluded.ids",
+            ((key, document) for document in documents),
+        )
+        return
     tx.executemany(
         "INSERT INTO export_sent (goal_key, profile_id, attrs, ids) "
         "SELECT ?, e.value ->> 0, CAST(e.value -> 1 AS BLOB), CAST(e.value -> 2 AS BLOB) "
@@ -515,7 +552,7 @@ def record_sent(tx: Transaction, key: str, documents: Iterable[str]) -> None:
     )
 
 
-def failed_profiles(store: ProfileStore, key: str, run_id: str) -> list[str]:
+def failed_profiles(store: Store, key: str, run_id: str) -> list[str]:
     """Profiles whose last delivery to this goal was rejected by an earlier run, to retry.
 
     Rejections of run `run_id` itself (recorded before it was interrupted and resumed) wait for
@@ -530,18 +567,18 @@ def failed_profiles(store: ProfileStore, key: str, run_id: str) -> list[str]:
 
 
 def record_failures(
-    tx: Transaction, key: str, run_id: str, failures: Iterable[tuple[str, str]]
+    tx: StoreTransaction, key: str, run_id: str, failures: Iterable[tuple[str, str]]
 ) -> None:
     """Profiles Braze rejected, with its reason."""
     tx.executemany(
         "INSERT INTO export_failure (goal_key, profile_id, error, attempts, run_id) "
         "VALUES (?, ?, ?, 1, ?) ON CONFLICT (goal_key, profile_id) DO UPDATE SET "
-        "error = excluded.error, attempts = attempts + 1, run_id = excluded.run_id",
+        "error = excluded.error, attempts = export_failure.attempts + 1, run_id = excluded.run_id",
         [(key, pid, error, run_id) for pid, error in failures],
     )
 
 
-def clear_failures(tx: Transaction, key: str, profile_ids: Iterable[str]) -> None:
+def clear_failures(tx: StoreTransaction, key: str, profile_ids: Iterable[str]) -> None:
     """These profiles were delivered (or no longer qualify): stop retrying them."""
     tx.executemany(
         "DELETE FROM export_failure WHERE goal_key = ? AND profile_id = ?",
@@ -549,7 +586,7 @@ def clear_failures(tx: Transaction, key: str, profile_ids: Iterable[str]) -> Non
     )
 
 
-def failure_reasons(store: ProfileStore, key: str, limit: int = 20) -> list[tuple[str, str, int]]:
+def failure_reasons(store: Store, key: str, limit: int = 20) -> list[tuple[str, str, int]]:
     """Some of the goal's outstanding failures: (profile id, reason, attempts)."""
     rows = store.query(
         "SELECT profile_id, error, attempts FROM export_failure WHERE goal_key = ? "
@@ -585,7 +622,7 @@ GOAL_KEY_TABLES: Final = ("watermark", "import_job", "import_file", "export_sent
 _KEY_SEPARATOR: Final = "\x1f"
 
 
-def recorded_names(store: ProfileStore, connection: str) -> list[str]:
+def recorded_names(store: Store, connection: str) -> list[str]:
     """The spellings of this connection's name in run history (names compare ignoring case)."""
     folded = connection.casefold()
     rows = store.query("SELECT DISTINCT connection FROM run").fetchall()
@@ -598,7 +635,7 @@ def _key_range(connection: str) -> tuple[str, str]:
     return folded + _KEY_SEPARATOR, folded + chr(ord(_KEY_SEPARATOR) + 1)
 
 
-def connection_has_history(store: ProfileStore, connection: str) -> bool:
+def connection_has_history(store: Store, connection: str) -> bool:
     """Whether runs, watermarks or any goal's records exist under this connection name."""
     if recorded_names(store, connection):
         return True
@@ -611,7 +648,7 @@ def connection_has_history(store: ProfileStore, connection: str) -> bool:
     )
 
 
-def goal_has_history(store: ProfileStore, connection: str, goal: str) -> bool:
+def goal_has_history(store: Store, connection: str, goal: str) -> bool:
     """Whether any run of the connection had this goal, or the goal has records."""
     key = goal_key(connection, goal)
     if any(
@@ -622,7 +659,7 @@ def goal_has_history(store: ProfileStore, connection: str, goal: str) -> bool:
     return bool(_run_goal_rows(store, connection, goal))
 
 
-def _run_goal_rows(store: ProfileStore, connection: str, goal: str) -> list[tuple[str, str]]:
+def _run_goal_rows(store: Store, connection: str, goal: str) -> list[tuple[str, str]]:
     """(run id, goal name as recorded) of the connection's runs that had this goal."""
     names = recorded_names(store, connection)
     if not names:
@@ -637,7 +674,7 @@ def _run_goal_rows(store: ProfileStore, connection: str, goal: str) -> list[tupl
     return [(r[0], r[1]) for r in rows if str(r[1]).casefold() == folded]
 
 
-def rename_connection_rows(tx: Transaction, store: ProfileStore, old: str, new: str) -> None:
+def rename_connection_rows(tx: StoreTransaction, store: Store, old: str, new: str) -> None:
     """Move run history and every goal key of connection `old` to `new`."""
     names = recorded_names(store, old)
     if names:
@@ -656,7 +693,7 @@ def rename_connection_rows(tx: Transaction, store: ProfileStore, old: str, new: 
 
 
 def rename_goal_rows(
-    tx: Transaction, store: ProfileStore, connection: str, old: str, new: str
+    tx: StoreTransaction, store: Store, connection: str, old: str, new: str
 ) -> None:
     """Move goal `old` of a connection to `new`: its goal key and its rows in run history."""
     old_key, new_key = goal_key(connection, old), goal_key(connection, new)
@@ -672,7 +709,7 @@ def rename_goal_rows(
     for run_id in {run_id for run_id, _ in rows}:
         row = store.query("SELECT goals FROM run WHERE id = ?", (run_id,)).fetchone()
         goals = [new if str(g).casefold() == folded else g for g in orjson.loads(row[0])]
-        tx.execute("UPDATE run SET goals = ? WHERE id = ?", (orjson.dumps(goals), run_id))
+        tx.execute("UPDATE run SET goals = ? WHERE id = ?", (_text(goals), run_id))
 
 
 # -- what an import of the same workspace read (two-way sync, see `echo`) ------------------------

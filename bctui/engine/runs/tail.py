@@ -6,7 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bctui.engine.paths import Paths
 from bctui.engine.runs.events import PhaseChanged, Progress, parse_event
+from bctui.errors import BctuiError
 
 TAIL_BYTES = 16 * 1024
 
@@ -26,6 +28,26 @@ class RunPosition:
         return min(1.0, self.done / self.total) if self.total else None
 
 
+def run_position_of(paths: Paths, run_id: str) -> RunPosition | None:
+    """`run_position` of a run's log file, or, when the file is not on this host (a PostgreSQL
+    store's run of another host), of its last events in the database."""
+    path = paths.runs_dir / f"{run_id}.jsonl"
+    if path.exists():
+        return run_position(path)
+    from bctui.engine.runs import shared
+
+    db = shared.configured_db(paths)
+    if db is None:
+        return None
+    try:
+        rows = db.rows(
+            "SELECT body FROM run_event WHERE run_id = %s ORDER BY n DESC LIMIT 200", (run_id,)
+        )
+    except BctuiError:
+        return None
+    return _position([str(r[0]).encode() for r in reversed(rows)])
+
+
 def run_position(path: Path) -> RunPosition | None:
     """The last progress (and phase) in a run log's tail; None when there is none yet."""
     try:
@@ -35,9 +57,13 @@ def run_position(path: Path) -> RunPosition | None:
             lines = handle.read().split(b"\n")
     except OSError:
         return None
+    return _position(lines[1:] if len(lines) > 1 else lines)
+
+
+def _position(lines: list[bytes]) -> RunPosition | None:
     progress: Progress | None = None
     phase = ""
-    for line in reversed(lines[1:] if len(lines) > 1 else lines):
+    for line in reversed(lines):
         event = parse_event(line)
         if progress is None and isinstance(event, Progress):
             progress = event

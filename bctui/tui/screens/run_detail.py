@@ -19,7 +19,6 @@ from textual.widgets import DataTable, Footer, Label, RichLog, Static
 from bctui.engine.runs import history
 from bctui.engine.runs import state as st
 from bctui.engine.runs.describe import STARTERS, short_counts
-from bctui.engine.runs.events import read_events
 from bctui.engine.runs.runner import log_path
 from bctui.tui.app import BctuiApp
 from bctui.tui.format import clock, duration, stamp
@@ -134,16 +133,20 @@ class RunDetailScreen(Screen[None]):
                     store, st.goal_key(record.connection, g.goal), FAILURES_PER_GOAL
                 )
             ]
-        status = history.run_status(paths, record)
+            status = history.run_status(paths, record, store)
         path = log_path(paths, record.id)
         lines: list[tuple[float, str]] = []
-        missing = not path.exists()
-        if not missing:
-            for event in read_events(path):
-                text = describe(event)
-                if text is not None:
-                    lines.append((event.ts, text))
-            lines = lines[-MAX_LOG_LINES:]
+        # The log file, or (a PostgreSQL store, a run of another host) its events in the database.
+        try:
+            events = list(history.run_events(paths, record.id))
+        except FileNotFoundError:
+            events = []
+        missing = not events and not path.exists()
+        for event in events:
+            text = describe(event)
+            if text is not None:
+                lines.append((event.ts, text))
+        lines = lines[-MAX_LOG_LINES:]
         self.post_message(RunDetails(run_id, record, status, goals, lines, missing, failures))
 
     @on(RunDetails)

@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 from bctui.engine.models import Connection
 from bctui.engine.runs import history
 from bctui.engine.runs import state as st
-from bctui.engine.runs.tail import run_position
+from bctui.engine.runs.tail import run_position_of
 from bctui.engine.schedule import describe_schedule, next_run
 from bctui.tui.app import BctuiApp
 from bctui.tui.format import ago, short_time
@@ -137,7 +137,7 @@ class ConnectionTable(DataTable[object]):
         record = snapshot.latest.get(name)
         if status == history.RunStatus.RUNNING:
             holder = snapshot.running[name]
-            position = run_position(self.bctui.paths.runs_dir / f"{holder.run_id}.jsonl")
+            position = run_position_of(self.bctui.paths, holder.run_id)
             fraction = position.fraction if position else None
             share = f" {fraction:.0%}" if fraction is not None else ""
             return Text(f"⟳ running{share}", style=f"bold {theme.get('accent', 'cyan')}")

@@ -15,9 +15,9 @@ from textual.message import Message
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from bctui.store import ProfileStore, SegmentDef
+from bctui.store import SegmentDef, Store
 
-StoreOpener = Callable[[], AbstractContextManager[ProfileStore]]
+StoreOpener = Callable[[], AbstractContextManager[Store]]
 
 
 class SegmentPicker(Vertical):

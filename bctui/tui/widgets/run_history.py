@@ -145,7 +145,7 @@ class RunHistory(Vertical):
         with workspace.store() as store:
             records = st.list_runs(store, connection, LIMIT)
             rows = [
-                RunRow(r, history.run_status(paths, r), st.goal_states(store, r.id))
+                RunRow(r, history.run_status(paths, r, store), st.goal_states(store, r.id))
                 for r in records
             ]
         self.post_message(RunsLoaded(connection, rows))

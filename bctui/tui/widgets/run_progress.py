@@ -27,10 +27,8 @@ from bctui.engine.runs.events import (
     LogLine,
     RateLimitWait,
     RunFinished,
-    read_events,
 )
 from bctui.engine.runs.progress import GoalProgress, RunProgress, RunView
-from bctui.engine.runs.runner import log_path
 from bctui.errors import BctuiError
 from bctui.tui.format import clock, duration
 
@@ -108,7 +106,7 @@ def follow(
             return history.follow_run(
                 request.paths, request.connection, request.run_id, pid=request.pid, stop=stop
             )
-        return read_events(log_path(request.paths, request.run_id))
+        return history.run_events(request.paths, request.run_id)
 
     def pump() -> None:
         # A thread of its own, so that a pause in the events (a run waiting for Braze) can
