@@ -24,7 +24,7 @@ from bctui.engine.runs.runner import (
 )
 from bctui.engine.summary import run_budget_line
 from bctui.errors import BctuiError, ExitCode, UsageError
-from bctui.store import ProfileStore
+from bctui.store import Store
 
 STATE_EXIT = {
     st.FINISHED: ExitCode.OK,
@@ -253,7 +253,7 @@ def runs(ctx: Context, args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _data_points(store: ProfileStore, record: st.RunRecord) -> int:
+def _data_points(store: Store, record: st.RunRecord) -> int:
     """The data points a run spent (a dry run: would spend): its summary's once it has ended,
     else what its goals have recorded so far."""
     points = record.summary.get("data_points")

@@ -15,7 +15,7 @@ import run_helpers
 BOTH_BACKENDS = {
     "test_run_export", "test_run_import", "test_run_crash", "test_run_faults",
     "test_run_events", "test_export_payloads", "test_export_edge_cases", "test_run_launch",
-    "test_run_shared",
+    "test_run_shared", "test_two_way", "test_export_types", "test_export_budget",
 }
 
 

@@ -40,7 +40,7 @@ from bctui.store.values import MergeError, normalize
 
 if TYPE_CHECKING:
     from bctui.engine.runs.exporter import MappingPlan
-    from bctui.store.transaction import Transaction
+    from bctui.store.base import StoreTransaction
 
 # Standard fields that a segment export carries and /users/track sets under the same name.
 TRACKED_STANDARD: Final = frozenset({
@@ -229,7 +229,7 @@ class EchoGuard:
         """What `apply` needs of each user besides its write."""
         return _identity(user)
 
-    def apply(self, tx: Transaction, writes: Sequence[ProfileWrite],
+    def apply(self, tx: StoreTransaction, writes: Sequence[ProfileWrite],
               identities: Sequence[dict[str, Any]]) -> tuple[list[WriteResult], int]:
         """Apply a chunk of writes in `tx`; returns their results and the echoes suppressed."""
         probes = [ProfileWrite(updates=w.updates[:_idents(w)], match=w.match, create=False)

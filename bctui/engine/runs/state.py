@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -596,13 +596,15 @@ def failure_reasons(store: Store, key: str, limit: int = 20) -> list[tuple[str, 
     return [(r[0], r[1], r[2]) for r in rows.fetchall()]
 
 
-def export_types(store: ProfileStore, key: str) -> dict[str, tuple[str, str]]:
+def export_types(store: Store, key: str) -> dict[str, tuple[str, str]]:
     """The goal's kept mapping types: Braze attribute → (property, type)."""
     rows = store.query("SELECT braze, property, type FROM export_type WHERE goal_key = ?", (key,))
     return {r[0]: (r[1], r[2]) for r in rows.fetchall()}
 
 
-def save_export_types(tx: Transaction, key: str, types: Iterable[tuple[str, str, str]]) -> None:
+def save_export_types(
+    tx: StoreTransaction, key: str, types: Iterable[tuple[str, str, str]]
+) -> None:
     """Keep these (Braze attribute, property, type) decisions for the goal."""
     now = time.time()
     tx.executemany(
@@ -715,36 +717,56 @@ def rename_goal_rows(
 # -- what an import of the same workspace read (two-way sync, see `echo`) ------------------------
 
 
+def _chunks(items: Iterable[str], size: int = 500) -> Iterator[list[str]]:
+    """`items` in lists of at most `size`: bound parameters per statement on both backends."""
+    chunk: list[str] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
 def last_known(
-    tx: Transaction, keys: Sequence[str], profile_ids: Iterable[str]
+    tx: StoreTransaction, keys: Sequence[str], profile_ids: Iterable[str]
 ) -> dict[str, tuple[str, dict[str, tuple[bytes, bytes | None]]]]:
     """Each profile's stored properties (JSON text) and, per export goal key, its `export_sent`
-    row (attrs, ids) if any: one query for a chunk of an import's profiles, in its transaction."""
-    rows = tx.execute(
-        "SELECT p.id, p.properties, s.goal_key, s.attrs, s.ids FROM profile p "
-        "LEFT JOIN export_sent s ON s.profile_id = p.id "
-        "AND s.goal_key IN (SELECT value FROM json_each(?)) "
-        "WHERE p.id IN (SELECT value FROM json_each(?))",
-        (orjson.dumps(list(keys)).decode(), orjson.dumps(list(profile_ids)).decode()),
-    ).fetchall()
+    row (attrs, ids) if any: a few queries for a chunk of an import's profiles, in its
+    transaction (plain parameter lists, which both backends plan as index lookups)."""
     out: dict[str, tuple[str, dict[str, tuple[bytes, bytes | None]]]] = {}
-    for pid, props, key, attrs, ids in rows:
-        found = out.setdefault(pid, (props, {}))
-        if key is not None:
-            found[1][key] = (bytes(attrs), None if ids is None else bytes(ids))
+    for ids_chunk in _chunks(profile_ids):
+        rows = tx.execute(
+            "SELECT p.id, p.properties, s.goal_key, s.attrs, s.ids FROM profile p "
+            "LEFT JOIN export_sent s ON s.profile_id = p.id "
+            f"AND s.goal_key IN ({_marks(len(keys))}) "
+            f"WHERE p.id IN ({_marks(len(ids_chunk))})",
+            (*keys, *ids_chunk),
+        ).fetchall()
+        for pid, props, key, attrs, ids in rows:
+            found = out.setdefault(pid, (props, {}))
+            if key is not None:
+                found[1][key] = (bytes(attrs), None if ids is None else bytes(ids))
     return out
 
 
-def stored_properties(tx: Transaction, profile_ids: Iterable[str]) -> dict[str, str]:
+def stored_properties(tx: StoreTransaction, profile_ids: Iterable[str]) -> dict[str, str]:
     """Profiles' properties as stored (JSON text), by id, read in the caller's transaction."""
-    rows = tx.execute(
-        "SELECT id, properties FROM profile WHERE id IN (SELECT value FROM json_each(?))",
-        (orjson.dumps(list(profile_ids)).decode(),),
-    ).fetchall()
-    return {r[0]: r[1] for r in rows}
+    out: dict[str, str] = {}
+    for chunk in _chunks(profile_ids):
+        rows = tx.execute(
+            f"SELECT id, properties FROM profile WHERE id IN ({_marks(len(chunk))})", chunk
+        ).fetchall()
+        out.update((r[0], r[1]) for r in rows)
+    return out
 
 
-def record_known(tx: Transaction, rows: Iterable[tuple[str, str, bytes, bytes]]) -> None:
+def record_known(tx: StoreTransaction, rows: Iterable[tuple[str, str, bytes, bytes]]) -> None:
     """(goal key, profile id, attrs, ids): what Braze holds for these profiles as an import
     read it, written into the export goals' `export_sent` records (encoded as `record_sent`)."""
     tx.executemany(

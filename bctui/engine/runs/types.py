@@ -21,8 +21,8 @@ import orjson
 
 from bctui.engine.models import ExportMapping
 from bctui.engine.runs import state as st
-from bctui.store import ProfileStore
-from bctui.store.segments import SegmentDef, segment_sql
+from bctui.store import Store
+from bctui.store.segments import SegmentDef
 from bctui.store.values import display, numeric
 
 Values = Sequence[Any]
@@ -136,7 +136,7 @@ def legacy(values: Values) -> Any:
 # -- the type of each mapping ------------------------------------------------------------------
 
 
-def infer(store: ProfileStore, segment: SegmentDef, properties: Iterable[str]) -> dict[str, str]:
+def infer(store: Store, segment: SegmentDef, properties: Iterable[str]) -> dict[str, str]:
     """The type of each property, from one pass over the segment's profiles: `array` when a
     profile holds several values, else `boolean` when every value is true/false text, `number`
     when every value is a number (numeric text counts when the property also holds numbers
@@ -148,7 +148,7 @@ def infer(store: ProfileStore, segment: SegmentDef, properties: Iterable[str]) -
     names = tuple(sorted(set(properties)))
     if not names:
         return {}
-    where, params = segment_sql(segment)
+    where, params = store.segment_sql(segment)
     rows = store.query(f"SELECT p.properties FROM profile p WHERE {where}", params)
     seen: dict[str, set[str]] = {name: set() for name in names}
     # Names still open: a property that held several values is an array whatever comes later;
@@ -203,7 +203,7 @@ class Decided:
 
 
 def resolve(
-    store: ProfileStore,
+    store: Store,
     key: str,
     mappings: Sequence[ExportMapping],
     segment: SegmentDef,
