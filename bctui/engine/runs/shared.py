@@ -248,13 +248,9 @@ def configured_db(paths: Paths) -> SharedDb | None:
 
 
 def store_conninfo(store: Any) -> tuple[str, str | None]:
-    """The libpq URL and password a PostgreSQL store connects with (`conninfo` and `password`
-    when it offers them, else what it was opened with)."""
-    conninfo = getattr(store, "conninfo", None) or store._url
-    password = getattr(store, "password", None) or getattr(store, "_password", None)
-    if password is not None and not isinstance(password, str):
-        password = password.reveal() if hasattr(password, "reveal") else str(password)
-    return str(conninfo), password
+    """The libpq URL and password a PostgreSQL store connects with."""
+    url, password = store.conninfo
+    return str(url), password
 
 
 # -- the lease ---------------------------------------------------------------------------------

@@ -56,6 +56,12 @@ class PgStore:
         return "postgresql"
 
     @property
+    def conninfo(self) -> tuple[str, str | None]:
+        """The libpq URL and the password it was opened with, for connections of a caller's own
+        (the run lease, shared events); never for messages (see `where`)."""
+        return self._url, self._password
+
+    @property
     def where(self) -> str:
         """The store's URL without its password, for messages."""
         return self._where
