@@ -33,9 +33,9 @@ from pathlib import Path
 
 from harness import (
     CEILING_PROFILES_PER_S,
+    PgServer,
     Sandbox,
     Table,
-    PgServer,
     Workspace,
     common_arguments,
     export_records,
