@@ -16,7 +16,12 @@ per 1M profiles, peak RSS (largest process; tree: summed over its processes, sam
 sandbox's CPU-s over the same span, cores busy (bctui + sandbox CPU / wall: near 2.0 the two shared
 cores bound the figure), 429s the sandbox answered, store MB per 1M profiles after the export.
 
+With `--store sqlite postgresql` every run is made on each store in turn (a throwaway PostgreSQL
+server; the prepared database is copied with `CREATE DATABASE … TEMPLATE`), with PG CPU-s: the
+server's processes over the same span.
+
     python bench/export.py [--profiles 200000] [--latency-ms 0 100] [--repeat 3] [--slice 20000]
+                           [--store sqlite postgresql]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pathlib import Path
 
 from harness import (
     CEILING_PROFILES_PER_S,
+    PgServer,
     Sandbox,
     Table,
     Workspace,
@@ -35,6 +41,7 @@ from harness import (
     export_records,
     figures,
     machine,
+    pg_server,
     run_child,
     scratch,
     write_jsonl,
@@ -44,26 +51,37 @@ CHANGED = 1_000
 BASELINE = Path(__file__).with_name("baseline_client.py")
 
 
-def prepare(root: Path, n: int) -> tuple[Path, Path, Path]:
-    """The data files and a loaded store to copy: (profiles, changes, template state dir)."""
+def prepare(root: Path, n: int, pgs: dict[str, PgServer | None]
+            ) -> tuple[Path, Path, dict[str, Workspace]]:  # fmt: skip
+    """The data files and a loaded store per store kind to copy: (profiles, changes, templates)."""
     data = write_jsonl(root / "profiles.jsonl", export_records(n, "P", seed=1))
     # The same first 1,000 external ids with other values: 1,000 changed profiles.
     changes = write_jsonl(root / "changes.jsonl", export_records(min(CHANGED, n), "P", seed=2))
+    templates = {}
     with Sandbox(0, 0) as box:
-        workspace = Workspace(root / "prepare", box)
-        report = json.loads(workspace.load(data).stdout)
-        assert report["created"] == n, report
-    return data, changes, workspace.state
+        for store, pg in pgs.items():
+            workspace = Workspace(root / f"prepare-{store}", box, pg)
+            report = json.loads(workspace.load(data).stdout)
+            assert report["created"] == n, report
+            templates[store] = workspace
+    return data, changes, templates
 
 
 def measure(
-    table: Table, root: Path, files: tuple[Path, Path, Path], n: int, latency: float, slice_: int
+    table: Table,
+    root: Path,
+    files: tuple[Path, Path, Workspace],
+    n: int,
+    latency: float,
+    slice_: int,
 ) -> None:
-    """One run at one latency: export, delta, baseline; rows added to `table`."""
+    """One run at one latency on one store: export, delta, baseline; rows added to `table`."""
     data, changes, template = files
+    pg = template.pg
     tag = f"{latency:g} ms"
+    name = template.store
     with Sandbox(0, latency) as box:
-        workspace = Workspace(root / f"run-{tag.replace(' ', '')}", box)
+        workspace = Workspace(root / f"run-{name}-{tag.replace(' ', '')}", box, pg)
         workspace.use_state(template)
 
         box.admin("POST", "/_sandbox/reset-stats")
@@ -75,7 +93,7 @@ def measure(
         export["% ceiling"] = export["/s"] / CEILING_PROFILES_PER_S * 100
         export["429s"] = stats["responses_429"]
         export["store MB/1M"] = workspace.store_bytes() / 1e6 / n * 1_000_000
-        table.add(f"export {n:,} new, {tag}", export)
+        table.add(f"{name}: export {n:,} new, {tag}", export)
 
         workspace.load(changes)
         box.admin("POST", "/_sandbox/reset-stats")
@@ -86,7 +104,7 @@ def measure(
         row = figures(child.usage, min(CHANGED, n), delta["seconds"])
         del row["CPU-s/1M"]
         row["429s"] = stats["responses_429"]
-        table.add(f"delta {CHANGED:,} of {n:,}, {tag}", row)
+        table.add(f"{name}: delta {CHANGED:,} of {n:,}, {tag}", row)
 
         # Nothing changed since: what a run costs by itself (start-up, selection, bookkeeping).
         child, idle, _ = workspace.run_goal("export")
@@ -95,7 +113,7 @@ def measure(
         row = figures(child.usage, 0, idle["seconds"])
         for key in ("/s", "CPU-s/1M"):
             del row[key]
-        table.add(f"no-op run (0 changed), {tag}", row)
+        table.add(f"{name}: no-op run (0 changed), {tag}", row)
 
         count = min(slice_, n)
         box.admin("POST", "/_sandbox/reset-stats")
@@ -109,8 +127,10 @@ def measure(
         base = figures(child.usage, count, sent["seconds"])
         base["% ceiling"] = base["/s"] / CEILING_PROFILES_PER_S * 100
         base["429s"] = stats["responses_429"]
-        table.add(f"{sent['client']} {count:,}, {tag}", base)
-        table.add(f"ratio bctui/{sent['client']}, {tag}", {"ratio": export["/s"] / base["/s"]})
+        table.add(f"{name}: {sent['client']} {count:,}, {tag}", base)
+        ratio = {"ratio": export["/s"] / base["/s"]}
+        table.add(f"{name}: ratio bctui/{sent['client']}, {tag}", ratio)
+        workspace.drop()
 
 
 def main() -> int:
@@ -127,13 +147,17 @@ def main() -> int:
             f"export of {n:,} profiles × 10 attributes; sandbox in bench mode, "
             f"rate limit 3,000 requests / 3 s"
         )
-        with scratch() as root:
+        with scratch() as root, pg_server(args.store) as pg:
             print(f"preparing a store of {n:,} profiles…", file=sys.stderr, flush=True)
-            files = prepare(root, n)
+            pgs = {store: (pg if store != "sqlite" else None) for store in args.store}
+            data, changes, templates = prepare(root, n, pgs)
             for repeat in range(args.repeat):
                 for latency in args.latency_ms:
-                    print(f"run {repeat + 1}, {latency:g} ms…", file=sys.stderr, flush=True)
-                    measure(table, root, files, n, latency, args.slice)
+                    for store in args.store:
+                        print(f"run {repeat + 1}, {latency:g} ms, {store}…", file=sys.stderr,
+                              flush=True)  # fmt: skip
+                        files = (data, changes, templates[store])
+                        measure(table, root, files, n, latency, args.slice)
         table.print()
     return 0
 

@@ -4,12 +4,15 @@
 Every figure comes from a child process: `os.wait4` gives its user+sys CPU-seconds and its peak RSS
 (the largest of it and the children it waited for), a sampler adds the peak RSS summed over its
 process tree, and /proc/<pid>/stat of the sandbox gives the sandbox's own CPU-seconds over the same
-span, because it shares the two cores with bctui.
+span, because it shares the two cores with bctui. With `--store postgresql` a throwaway PostgreSQL
+server (tests/pg_cluster.py's PgCluster) holds the store, and the CPU-seconds of its processes over
+the span are a column of their own, for the same reason.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -27,6 +30,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import orjson
@@ -123,6 +127,91 @@ class Sandbox:
         return str(next(s["id"] for s in segments if s["name"] == name))
 
 
+# -- PostgreSQL ----------------------------------------------------------------------------------
+
+STORES = ("sqlite", "postgresql")
+
+
+def _pg_cluster_module() -> ModuleType:
+    """tests/pg_cluster.py, imported by path (the tests import it as a top-level module)."""
+    spec = importlib.util.spec_from_file_location("pg_cluster", REPO / "tests" / "pg_cluster.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _proc_cpu(pid: int, *, reaped: bool = False) -> float:
+    """User+sys CPU-seconds of `pid` (with `reaped`, also of the children it has waited for)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / CLOCK_TICKS
+
+
+class PgServer:
+    """A throwaway PostgreSQL server for a bench (fsync off, 64 MB shared buffers: the tests')."""
+
+    def __init__(self) -> None:
+        module = _pg_cluster_module()
+        self.password: str = module.PASSWORD
+        self.cluster: Any = module.PgCluster()
+        self.empty_bytes = 0
+
+    def __enter__(self) -> PgServer:
+        self.cluster.start()
+        # What a database holds before bctui's schema (template1's catalogs, ~7.5 MB): left out
+        # of a store's size, as SQLite's file has no such part.
+        name = self.create_database()
+        self.empty_bytes = self.database_bytes(name)
+        self.drop_database(name)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cluster.stop()
+
+    def postmaster(self) -> int:
+        """The postmaster's process id (first line of postmaster.pid)."""
+        data = Path(self.cluster._data)
+        return int((data / "postmaster.pid").read_text().split("\n", 1)[0])
+
+    def cpu_seconds(self) -> float:
+        """CPU-seconds of every server process so far: the postmaster with the backends it has
+        reaped (cutime) plus the live ones (a backend's CPU moves from live to reaped on exit)."""
+        root = self.postmaster()
+        total = _proc_cpu(root, reaped=True)
+        try:
+            children = Path(f"/proc/{root}/task/{root}/children").read_text().split()
+        except OSError:
+            children = []
+        return total + sum(_proc_cpu(int(c)) for c in children)
+
+    def create_database(self, template: str = "") -> str:
+        """A new database owned by `bctui` (a copy of `template` when given); its name."""
+        if not template:
+            return str(self.cluster.create_database())
+        name = f"t_{os.urandom(6).hex()}"
+        self.cluster.admin(f"CREATE DATABASE {name} TEMPLATE {template} OWNER bctui")
+        return name
+
+    def drop_database(self, name: str) -> None:
+        """Drop `name` (its connections are gone: the bctui children have exited)."""
+        self.cluster.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    def database_bytes(self, name: str) -> int:
+        """`pg_database_size` of `name`."""
+        return int(self.cluster.admin(f"SELECT pg_database_size('{name}')").strip())
+
+    def url(self, name: str) -> str:
+        """The store URL of `name`, without its password."""
+        return str(self.cluster.url(name, password=False))
+
+
 # -- measuring a child ---------------------------------------------------------------------------
 
 
@@ -137,6 +226,7 @@ class Usage:
     tree_rss_mib: float
     sandbox_cpu: float = float("nan")
     machine_cpu: float = float("nan")
+    pg_cpu: float = float("nan")
 
     @property
     def cpu(self) -> float:
@@ -226,6 +316,7 @@ def run_child(
     env: dict[str, str] | None = None,
     sandbox: Sandbox | None = None,
     accept: Sequence[int] = (0,),
+    pg: PgServer | None = None,
 ) -> Child:
     """Run `command` to its end and measure it; raises if its exit code is not in `accept`."""
     spawner = _spawn()
@@ -235,6 +326,7 @@ def run_child(
         job = {"argv": list(command), "env": dict(os.environ if env is None else env)}
         job |= {"cwd": str(REPO), "stdout": str(out), "stderr": str(err)}
         before = sandbox.cpu_seconds() if sandbox else float("nan")
+        pg_before = pg.cpu_seconds() if pg else float("nan")
         machine_before = machine_cpu_seconds()
         spawner.stdin.write(json.dumps(job) + "\n")
         spawner.stdin.flush()
@@ -242,6 +334,7 @@ def run_child(
         sampler.start()
         result = json.loads(spawner.stdout.readline())
         sandbox_cpu = sandbox.cpu_seconds() - before if sandbox else float("nan")
+        pg_cpu = pg.cpu_seconds() - pg_before if pg else float("nan")
         machine_cpu = machine_cpu_seconds() - machine_before
         sampler.done.set()
         sampler.join()
@@ -259,6 +352,7 @@ def run_child(
         tree_rss_mib=max(sampler.peak / MIB, result["maxrss_kib"] / 1024),
         sandbox_cpu=sandbox_cpu,
         machine_cpu=machine_cpu,
+        pg_cpu=pg_cpu,
     )
     return Child(usage, stdout, stderr)
 
@@ -268,14 +362,18 @@ def run_child(
 EXPORT_ATTRIBUTES = 8  # property mappings; with the profile id and a static text: 10 attributes
 
 
-def write_config(path: Path, box: Sandbox, audience: str) -> None:
-    """A connection to the sandbox with an import goal (5 mappings) and an export goal (10)."""
+def write_config(path: Path, box: Sandbox, audience: str, store_url: str = "") -> None:
+    """A connection to the sandbox with an import goal (5 mappings) and an export goal (10); the
+    store is SQLite in the state directory, or `store_url` (its password from BENCH_PG_PASSWORD)."""
     ends = box.endpoints
     mappings = "\n".join(
         f'  {{ source = "property", value = "attr_{k}", braze = "bench_attr_{k}" }},'
         for k in range(EXPORT_ATTRIBUTES)
     )
-    path.write_text(f"""
+    store = ""
+    if store_url:
+        store = f'[store]\nurl = "{store_url}"\npassword = "env:BENCH_PG_PASSWORD"\n'
+    path.write_text(f"""{store}
 [[segment]]
 name = "everyone"
 match = "all"
@@ -382,29 +480,50 @@ def write_jsonl(path: Path, records: Iterator[dict[str, Any]]) -> Path:
 
 @dataclass
 class Workspace:
-    """A temporary directory with a bench config for `box` and a state directory."""
+    """A temporary directory with a bench config for `box` and a state directory; the store is
+    SQLite in it, or, with `pg`, a new database of that server."""
 
     root: Path
     box: Sandbox
+    pg: PgServer | None = None
     state: Path = field(init=False)
     config: Path = field(init=False)
     env: dict[str, str] = field(init=False)
+    database: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.state, self.config = self.root / "state", self.root / "connections.toml"
-        write_config(self.config, self.box, self.box.segment_id("All Users"))
         self.env = {
             **os.environ,
             "BENCH_BRAZE_KEY": self.box.endpoints["key"],
             "BENCH_S3_SECRET": self.box.endpoints["secret"],
         }
+        if self.pg is not None:
+            self.database = self.pg.create_database()
+            self.env["BENCH_PG_PASSWORD"] = self.pg.password
+        self._write_config()
+
+    def _write_config(self) -> None:
+        url = self.pg.url(self.database) if self.pg is not None else ""
+        write_config(self.config, self.box, self.box.segment_id("All Users"), url)
+
+    @property
+    def store(self) -> str:
+        """The store's kind: "sqlite" or "postgresql"."""
+        return "sqlite" if self.pg is None else "postgresql"
+
+    def drop(self) -> None:
+        """Remove the workspace and its store (the PostgreSQL database too)."""
+        if self.pg is not None and self.database:
+            self.pg.drop_database(self.database)
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def bctui(self, *args: str, accept: Sequence[int] = (0,)) -> Child:
         """Run `bctui --config … --state-dir … ARGS` as a measured child."""
         command = [sys.executable, "-m", "bctui", "--config", str(self.config)]
         command += ["--state-dir", str(self.state), *args]
-        return run_child(command, env=self.env, sandbox=self.box, accept=accept)
+        return run_child(command, env=self.env, sandbox=self.box, accept=accept, pg=self.pg)
 
     def load(self, data: Path, match: str = "external_id") -> Child:
         """`bctui profiles load DATA --match MATCH --json`."""
@@ -418,13 +537,20 @@ class Workspace:
         summary = json.loads(child.stdout)
         return child, summary["goals"][goal], summary
 
-    def use_state(self, template: Path) -> None:
-        """Replace the state directory with a copy of `template` (a store prepared once)."""
+    def use_state(self, template: Workspace) -> None:
+        """Replace the state (directory, and PostgreSQL database: `CREATE DATABASE … TEMPLATE`)
+        with a copy of `template`'s, a store prepared once."""
         shutil.rmtree(self.state, ignore_errors=True)
-        shutil.copytree(template, self.state)
+        shutil.copytree(template.state, self.state)
+        if self.pg is not None:
+            self.pg.drop_database(self.database)
+            self.database = self.pg.create_database(template=template.database)
+            self._write_config()
 
     def store_bytes(self) -> int:
-        """Bytes of the SQLite store on disk: the db file plus its -wal."""
+        """Bytes of the store: the SQLite db file plus its -wal, or `pg_database_size`."""
+        if self.pg is not None:
+            return self.pg.database_bytes(self.database) - self.pg.empty_bytes
         db = self.state / "profiles.db"
         return sum(p.stat().st_size for p in (db, db.with_name(db.name + "-wal")) if p.exists())
 
@@ -467,12 +593,17 @@ def figures(usage: Usage, count: int, seconds: float | None = None) -> dict[str,
         "RSS MiB": usage.max_rss_mib,
         "tree RSS MiB": usage.tree_rss_mib,
         "sandbox CPU-s": usage.sandbox_cpu,
-        # Cores busy over the run, bctui and the sandbox together: near 2.0 the machine bounds it.
-        "cores": (usage.cpu + (0.0 if math.isnan(usage.sandbox_cpu) else usage.sandbox_cpu))
-        / usage.wall,
+        "PG CPU-s": usage.pg_cpu,
+        # Cores busy over the run, bctui, the sandbox and PostgreSQL together: near 2.0 the
+        # machine bounds it.
+        "cores": (usage.cpu + _or_zero(usage.sandbox_cpu) + _or_zero(usage.pg_cpu)) / usage.wall,
         # Cores busy on the whole machine: above `cores`, other work shared the two cores.
         "machine": usage.machine_cpu / usage.wall,
     }
+
+
+def _or_zero(value: float) -> float:
+    return 0.0 if math.isnan(value) else value
 
 
 FORMATS = {
@@ -487,6 +618,7 @@ FORMATS = {
     "RSS MiB": "{:.0f}",
     "tree RSS MiB": "{:.0f}",
     "sandbox CPU-s": "{:.2f}",
+    "PG CPU-s": "{:.2f}",
     "cores": "{:.2f}",
     "machine": "{:.2f}",
     "store MB/1M": "{:.0f}",
@@ -563,6 +695,28 @@ def common_arguments(
         help=f"latencies the sandbox adds to each answer (default {' '.join(map(str, latencies))})",
     )
     parser.add_argument("--repeat", type=int, default=repeat, help=f"runs (default {repeat})")
+    store_argument(parser)
+
+
+def store_argument(parser: argparse.ArgumentParser) -> None:
+    """--store sqlite|postgresql (several: run side by side, alternating)."""
+    parser.add_argument(
+        "--store",
+        nargs="+",
+        choices=STORES,
+        default=["sqlite"],
+        help="stores to run on, alternating (default sqlite; postgresql starts a throwaway server)",
+    )
+
+
+@contextmanager
+def pg_server(stores: Sequence[str]) -> Iterator[PgServer | None]:
+    """A throwaway PostgreSQL server when `stores` names postgresql, else None."""
+    if "postgresql" not in stores:
+        yield None
+        return
+    with PgServer() as server:
+        yield server
 
 
 def machine() -> str:

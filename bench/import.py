@@ -16,7 +16,12 @@ The sandbox writes its files `--file-interval` seconds apart (default 0: as fast
 the merge window measures bctui rather than the sandbox's pacing; its default of 0.2 s per 5,000
 users alone makes 1M users take 40 s).
 
+With `--store sqlite postgresql` every run is made on each store in turn (a throwaway PostgreSQL
+server, a new database per run), with PG CPU-s: the server's processes over the same span, and the
+store's size from `pg_database_size`.
+
     python bench/import.py [--profiles 200000] [--latency-ms 100] [--repeat 3] [--file-interval 0]
+                           [--store sqlite postgresql]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 
 from harness import (
     Child,
+    PgServer,
     Sandbox,
     Table,
     Workspace,
@@ -35,6 +41,7 @@ from harness import (
     figures,
     machine,
     merge_window,
+    pg_server,
     scratch,
 )
 
@@ -52,23 +59,27 @@ def row(workspace: Workspace, child: Child, goal: dict[str, Any], summary: dict[
     return result
 
 
-def measure(table: Table, root: Path, n: int, latency: float, repeat: int, interval: float
-            ) -> None:  # fmt: skip
+def measure(table: Table, root: Path, n: int, latency: float, repeat: int, interval: float,
+            pg: PgServer | None) -> None:  # fmt: skip
     """One run: an import into an empty store, then merging into the profiles it made."""
     tag = f"{latency:g} ms"
     with Sandbox(n, latency) as box:
         box.admin("POST", "/_sandbox/settings", {"export_file_interval": interval})
-        workspace = Workspace(root / f"run-{repeat}-{tag.replace(' ', '')}", box)
+        name = "sqlite" if pg is None else "postgresql"
+        workspace = Workspace(root / f"run-{repeat}-{name}-{tag.replace(' ', '')}", box, pg)
         child, goal, summary = workspace.run_goal("import")
         # Seeded users without an external id are skipped (the goal matches on it).
         skipped = goal["skipped"]
         if goal["checked"] != n or goal["created"] + skipped != n:
             raise RuntimeError(f"import into an empty store: {goal}")
-        table.add(f"import {n:,} into empty, {tag}", row(workspace, child, goal, summary, n))
+        table.add(f"{name}: import {n:,} into empty, {tag}",
+                  row(workspace, child, goal, summary, n))  # fmt: skip
         child, goal, summary = workspace.run_goal("import")
         if goal["checked"] != n or goal["created"] != 0 or goal["skipped"] != skipped:
             raise RuntimeError(f"import merging into {n:,}: {goal}")
-        table.add(f"merge {n:,} into {n:,}, {tag}", row(workspace, child, goal, summary, n))
+        table.add(f"{name}: merge {n:,} into {n:,}, {tag}",
+                  row(workspace, child, goal, summary, n))  # fmt: skip
+        workspace.drop()
 
 
 def main() -> int:
@@ -84,11 +95,14 @@ def main() -> int:
             f"import of a {n:,}-user segment export (5 mappings: 3 set, sum, add); "
             f"sandbox in bench mode, files {args.file_interval:g} s apart"
         )
-        with scratch() as root:
+        with scratch() as root, pg_server(args.store) as pg:
             for repeat in range(args.repeat):
                 for latency in args.latency_ms:
-                    print(f"run {repeat + 1}, {latency:g} ms…", file=sys.stderr, flush=True)
-                    measure(table, root, n, latency, repeat, args.file_interval)
+                    for store in args.store:
+                        print(f"run {repeat + 1}, {latency:g} ms, {store}…", file=sys.stderr,
+                              flush=True)  # fmt: skip
+                        server = pg if store != "sqlite" else None
+                        measure(table, root, n, latency, repeat, args.file_interval, server)
         table.print()
     return 0
 

@@ -7,20 +7,31 @@ into a fresh state directory, as child processes.
 
 Columns: s (the load's own seconds, as it reports them), wall s (the process), /s, CPU-s and per
 1M profiles, peak RSS (largest process; tree: summed over its processes, sampled), cores busy, and
-store MB per 1M profiles (the SQLite file plus its -wal, after the load).
+store MB per 1M profiles (the SQLite file plus its -wal, after the load; on PostgreSQL
+`pg_database_size`, and PG CPU-s: the server's processes over the same span).
 
-    python bench/load.py [--profiles 200000] [--repeat 3]
+    python bench/load.py [--profiles 200000] [--repeat 3] [--store sqlite postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
-from harness import Sandbox, Table, Workspace, figures, load_records, machine, scratch, write_jsonl
+from harness import (
+    Sandbox,
+    Table,
+    Workspace,
+    figures,
+    load_records,
+    machine,
+    pg_server,
+    scratch,
+    store_argument,
+    write_jsonl,
+)
 
 
 def measure(table: Table, workspace: Workspace, data: Path, n: int) -> None:
@@ -33,7 +44,7 @@ def measure(table: Table, workspace: Workspace, data: Path, n: int) -> None:
         row = figures(child.usage, n, report["elapsed"])
         del row["sandbox CPU-s"]
         row["store MB/1M"] = workspace.store_bytes() / 1e6 / n * 1_000_000
-        table.add(f"load {n:,} {label}", row)
+        table.add(f"{workspace.store}: load {n:,} {label}", row)
 
 
 def main() -> int:
@@ -41,18 +52,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", type=int, nargs="+", default=[200_000], help="sizes")
     parser.add_argument("--repeat", type=int, default=3, help="runs (default 3)")
+    store_argument(parser)
     args = parser.parse_args()
     print(machine(), flush=True)
     # The config needs endpoints to be valid; the load itself never calls the sandbox.
-    with Sandbox(0, 0) as box, scratch() as root:
+    with Sandbox(0, 0) as box, pg_server(args.store) as pg, scratch() as root:
         for n in args.profiles:
             table = Table(f"profiles load of {n:,} profiles × ~12 values, matched by e-mail")
             data = write_jsonl(root / f"profiles-{n}.jsonl", load_records(n))
             for repeat in range(args.repeat):
-                print(f"run {repeat + 1}…", file=sys.stderr, flush=True)
-                workspace = Workspace(root / f"run-{n}-{repeat}", box)
-                measure(table, workspace, data, n)
-                shutil.rmtree(workspace.root)  # the store goes: the disk stays small
+                for store in args.store:
+                    print(f"run {repeat + 1}, {store}…", file=sys.stderr, flush=True)
+                    workspace = Workspace(
+                        root / f"run-{n}-{repeat}-{store}", box, pg if store != "sqlite" else None
+                    )
+                    measure(table, workspace, data, n)
+                    workspace.drop()  # the store goes: the disk stays small
             data.unlink()
             table.print()
     return 0

@@ -3,6 +3,7 @@ delta and the braze-client baseline) and bench/import.py, one after the other, w
 options. Each prints its own table of medians; see bench/README.md.
 
     python bench/run_throughput.py [--profiles 200000] [--latency-ms 0 100] [--repeat 3]
+                                   [--store sqlite postgresql]
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import Sandbox
+from harness import STORES, Sandbox
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,8 +35,11 @@ def main() -> int:
     parser.add_argument("--latency-ms", nargs="+", default=["0", "100"])
     parser.add_argument("--repeat", default="3")
     parser.add_argument("--slice", default="20000", help="profiles the braze-client baseline sends")
+    parser.add_argument("--store", nargs="+", default=["sqlite"], choices=STORES,
+                        help="stores to run on, side by side (default sqlite)")  # fmt: skip
     args = parser.parse_args()
     sizes, repeat = ["--profiles", *args.profiles], ["--repeat", args.repeat]
+    repeat += ["--store", *args.store]
     latencies = ["--latency-ms", *args.latency_ms]
     # An import waits mostly on S3 and its own pacing, not on Braze's latency: the highest one.
     highest = ["--latency-ms", max(args.latency_ms, key=float)]
