@@ -52,14 +52,14 @@ def cases(n: int) -> list[tuple[str, int | None, str]]:
     ]
 
 
-def prepare(root: Path, n: int) -> Path:
-    """A state directory with N profiles loaded, to copy for each run."""
+def prepare(root: Path, n: int) -> Workspace:
+    """A workspace with N profiles loaded, whose state each run copies (`use_state`)."""
     data = write_jsonl(root / "profiles.jsonl", export_records(n, "P", seed=1))
     with Sandbox(0, 0) as box:
         workspace = Workspace(root / "prepare", box)
         report = json.loads(workspace.load(data).stdout)
         assert report["created"] == n, report
-    return workspace.state
+    return workspace
 
 
 def passes(log: Path) -> int:
@@ -75,7 +75,7 @@ def phases(log: Path) -> list[str]:
         f"end {events[-1]['ts'] - start:.1f}"]
 
 
-def measure(table: Table, root: Path, template: Path, n: int, latency: float,
+def measure(table: Table, root: Path, template: Workspace, n: int, latency: float,
             hold: int | None, only: list[str]) -> None:
     """Every budget case at one latency; rows added to `table`."""
     for label, limit, on_budget in cases(n):
