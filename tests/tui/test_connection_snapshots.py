@@ -119,13 +119,18 @@ def test_run_detail(snap_compare, snapshot_workspace: TuiWorkspace, size) -> Non
         )
         await app.workers.wait_for_complete()
         # The log is written once the screen has its size: wait until it holds steady.
+        # So is the goals table's layout (its columns size to the rows once they are drawn).
         log = app.screen.query_one("#run-detail-log")
-        seen, steady = -1, 0
+        goals = app.screen.query_one("#run-detail-goals", DataTable)
+        seen: object = None
+        steady = 0
         while steady < 10:  # a loaded machine may hold a refresh back for a while
             await pilot.pause(0.03)
-            count = len(log.lines)  # type: ignore[attr-defined]
-            steady = steady + 1 if count == seen and count else 0
-            seen = count
+            lines = len(log.lines)  # type: ignore[attr-defined]
+            now = (lines, tuple(c.get_render_width(goals) for c in goals.columns.values()),
+                   goals.virtual_size)
+            steady = steady + 1 if now == seen and lines else 0
+            seen = now
         await pilot.wait_for_scheduled_animations()
 
     assert snap_compare(snapshot_workspace.app(), terminal_size=size, run_before=open_run)
