@@ -19,6 +19,7 @@ from bctui.sandbox import Sandbox
 from bctui.store import ProfileStore, ProfileWrite
 from bctui.tui.app import BctuiApp
 from bctui.tui.screens.connection import ConnectionScreen
+from bctui.tui.screens.dry_run import DryRunScreen
 from bctui.tui.screens.export_goal import ExportGoalScreen
 from bctui.tui.screens.run_detail import RunDetailScreen
 from bctui.tui.widgets.mapping_grid import MappingGrid
@@ -39,6 +40,16 @@ def export_config(box: Sandbox, *, conn: dict[str, Any] | None = None,
         **goal}])  # fmt: skip
     config["segment"] = [VIP]
     return config
+
+
+def load_vip_profiles(ws: TuiWorkspace, count: int) -> None:
+    """`count` profiles in the vip segment (points 10 and up)."""
+    ws.paths.ensure_state_dir()
+    with ProfileStore(ws.paths.state_dir / "profiles.db") as store, store.transaction() as tx:
+        for i in range(count):
+            tx.apply(ProfileWrite(updates=[("braze_external_id", "set", f"ext-{i}"),
+                                           ("email", "set", f"u{i}@example.com"),
+                                           ("points", "set", 10 + i)]))  # fmt: skip
 
 
 def raw(ws: TuiWorkspace) -> dict[str, Any]:
@@ -170,6 +181,25 @@ def test_the_goal_editor_names_the_connections_budget_too(
     drive(app, scenario)
 
 
+def test_a_dry_run_within_the_budget_says_so(workspace: TuiWorkspace, sandbox: Sandbox) -> None:
+    workspace.set_secret("braze", sandbox.api_key)
+    workspace.write_config(export_config(sandbox, max_data_points=1000))
+    load_vip_profiles(workspace, 4)
+    app = workspace.app()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await open_export(pilot)
+        await pilot.press("ctrl+d")
+        await until(pilot, lambda: isinstance(app.screen, DryRunScreen))
+        await until(pilot, lambda: app.screen.has_class("-over"), timeout=30)
+        await until(pilot, lambda: app.screen.query_one("#dry-budget").display)
+        # 4 profiles × (email, points, segments) against the goal's 1,000.
+        assert shown(app, "#dry-budget").startswith(
+            'within budget: ~12 of 1,000 data points (export goal "VIPs to Braze")')
+
+    drive(app, scenario)
+
+
 # -- mapping types -------------------------------------------------------------------------------
 
 
@@ -289,13 +319,7 @@ def test_run_details_show_suppressed_echoes_and_a_budget_refusal(
     workspace.set_secret("braze", sandbox.api_key)
     workspace.set_secret("s3", sandbox.aws_secret_access_key)
     workspace.write_config(export_config(sandbox, max_data_points=5))
-    workspace.paths.ensure_state_dir()
-    with ProfileStore(workspace.paths.state_dir / "profiles.db") as store, \
-            store.transaction() as tx:  # fmt: skip
-        for i in range(12):
-            tx.apply(ProfileWrite(updates=[("braze_external_id", "set", f"ext-{i}"),
-                                           ("email", "set", f"u{i}@example.com"),
-                                           ("points", "set", 10 + i)]))  # fmt: skip
+    load_vip_profiles(workspace, 12)
     # A real run, refused: 12 profiles cost more than 5 data points.
     refused = run_connection(load_config(workspace.paths.config), workspace.paths, "Braze main",
                              RunOptions(started_by="cli"))  # fmt: skip

@@ -412,6 +412,11 @@ def test_dry_run_shows_the_estimate_against_the_budget_and_the_edit_keeps_it(
         assert str(table.get_cell("data_points", "count")).strip() == "10"
         await until(pilot, lambda: "budget reached: would send 10 of ~40 data points"
                     in log_text())
+        # Said above the counts too, not only in the log.
+        await until(pilot, lambda: app.screen.query_one("#dry-budget").display)
+        assert text_of(app, "#dry-budget").startswith(
+            'over budget: ~40 data points against 10 (export goal "VIPs to Braze") — would send '
+            "10 now, the rest next run")
 
     drive(app, scenario)
     goal = load_config(workspace.paths.config).connections[0].goals[0]
