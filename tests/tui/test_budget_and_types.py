@@ -254,6 +254,37 @@ def test_a_property_mappings_type_is_chosen_saved_and_set_back_to_auto(
     assert [getattr(m, "type", "") for m in getattr(goal, "mappings", ())] == ["", "", ""]
 
 
+def test_auto_shows_the_type_the_goals_first_run_inferred(
+    workspace: TuiWorkspace, sandbox: Sandbox
+) -> None:
+    workspace.set_secret("braze", sandbox.api_key)
+    workspace.set_secret("s3", sandbox.aws_secret_access_key)
+    workspace.write_config(export_config(sandbox))
+    load_vip_profiles(workspace, 3)
+    # A real run: it infers the property mappings' types and keeps them.
+    result = run_connection(load_config(workspace.paths.config), workspace.paths, "Braze main",
+                            RunOptions(started_by="cli"))  # fmt: skip
+    assert result.state == st.FINISHED
+    app = workspace.app()
+
+    def type_cells(grid: MappingGrid) -> list[str]:
+        return [str(grid.table.get_cell(grid.table.coordinate_to_cell_key((i, 0)).row_key,
+                                        "type")) for i in range(grid.table.row_count)]  # fmt: skip
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        screen = await open_export(pilot)
+        grid = screen.query_one(MappingGrid)
+        await until(pilot, lambda: type_cells(grid) == ["auto: string", "auto: number", "array"])
+        # Another property: decided afresh at the next run, so just auto.
+        grid.table.focus()
+        await pilot.press("down")
+        await until(pilot, lambda: grid.current == 1)
+        await type_into(pilot, "#export-map-value", "email")
+        await until(pilot, lambda: type_cells(grid)[1] == "auto")
+
+    drive(app, scenario)
+
+
 # -- the connection's budget ---------------------------------------------------------------------
 
 

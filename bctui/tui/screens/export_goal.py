@@ -5,10 +5,12 @@ mapping grid."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.widgets import Checkbox, Footer, Input, Label, Select
 
 from bctui.engine.models import ExportGoal, ExportMapping
@@ -26,6 +28,14 @@ PERMISSION_MEANINGS = {
     "ANONYMOUS": "anonymous and personal profiles",
     "PERSONAL": "personal profiles only",
 }
+
+
+@dataclass
+class KeptTypes(Message):
+    """The mapping types the goal's runs decided: Braze attribute → (property, type)."""
+
+    goal: str
+    kept: dict[str, tuple[str, str]]
 
 
 class ExportGoalScreen(GoalEditorBase):
@@ -89,6 +99,24 @@ class ExportGoalScreen(GoalEditorBase):
     def on_mount(self) -> None:
         self._budget_state()
         self.show_problems({}, {})
+        if self.goal_name is not None:
+            self._load_kept_types(self.goal_name)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="goal-types")
+    def _load_kept_types(self, goal: str) -> None:
+        from bctui.engine.runs import state as st
+
+        workspace = self.bctui.workspace
+        if workspace is None:
+            return
+        with workspace.store() as store:
+            kept = st.export_types(store, st.goal_key(self.connection_name, goal))
+        self.post_message(KeptTypes(goal, kept))
+
+    @on(KeptTypes)
+    def _kept_types(self, message: KeptTypes) -> None:
+        if message.goal == self.goal_name:  # not an answer about a goal since renamed
+            self.query_one(MappingGrid).set_kept(message.kept)
 
     def _budget_hint(self) -> str:
         conn = self.conn

@@ -74,6 +74,8 @@ class MappingGrid(RowEditor):
     ) -> None:
         self.kind = kind
         self.properties = properties or PropertySuggester()
+        self.kept: dict[str, tuple[str, str]] = {}
+        """Braze attribute → (property, type) the goal's runs decided and keep (see set_kept)."""
         if kind == "import":
             self.COLUMNS = (("braze", "Braze field"), ("property", "Profile property"),
                             ("strategy", "Strategy"))  # fmt: skip
@@ -133,13 +135,23 @@ class MappingGrid(RowEditor):
         shown = f'"{value}"' if source == "static" else value
         return (source, shown, row.get("braze", ""), self._type_cell(row))
 
-    @staticmethod
-    def _type_cell(row: Row) -> Text:
-        """A property's type (or auto); another source's fixed type, dimmed: not a choice."""
+    def _type_cell(self, row: Row) -> Text:
+        """A property's type (auto: with what the runs decided, when they did); another
+        source's fixed type, dimmed: not a choice."""
         source = row.get("source", "") or "property"
-        if source == "property":
-            return Text(row.get("type", "") or AUTO)
-        return Text(NATURAL.get(source, ""), style="dim")
+        if source != "property":
+            return Text(NATURAL.get(source, ""), style="dim")
+        if row.get("type"):
+            return Text(row["type"])
+        # A kept decision holds only while the mapping names the property it was made for.
+        prop, kind = self.kept.get(row.get("braze", "").strip(), ("", ""))
+        return Text(f"{AUTO}: {kind}" if kind and prop == row.get("value", "").strip() else AUTO)
+
+    def set_kept(self, kept: dict[str, tuple[str, str]]) -> None:
+        """Show, beside "auto", the types the goal's runs inferred and keep sending."""
+        self.kept = dict(kept)
+        for index in range(len(self.rows)):
+            self._refresh_row(index)
 
     def new_row(self, after: Row | None) -> Row:
         if self.kind == "import":
