@@ -412,6 +412,11 @@ def test_dry_run_shows_the_estimate_against_the_budget_and_the_edit_keeps_it(
         assert str(table.get_cell("data_points", "count")).strip() == "10"
         await until(pilot, lambda: "budget reached: would send 10 of ~40 data points"
                     in log_text())
+        # Said above the counts too, not only in the log.
+        await until(pilot, lambda: app.screen.query_one("#dry-budget").display)
+        assert text_of(app, "#dry-budget").startswith(
+            'over budget: ~40 data points against 10 (export goal "VIPs to Braze") — would send '
+            "10 now, the rest next run")
 
     drive(app, scenario)
     goal = load_config(workspace.paths.config).connections[0].goals[0]
@@ -483,7 +488,8 @@ def test_a_mapping_type_from_the_file_is_shown_and_kept_when_the_goal_is_edited(
         await open_export(pilot, "VIPs to Braze")
         await until(pilot, lambda: isinstance(app.screen, ExportGoalScreen))
         grid = app.screen.query_one(MappingGrid)
-        assert str(grid.table.get_cell_at(Coordinate(1, 3))) == "points (number)"
+        assert str(grid.table.get_cell_at(Coordinate(1, 3))) == "points"
+        assert str(grid.table.get_cell_at(Coordinate(1, 4))) == "number"
         await pilot.press("ctrl+a", *"first_name", "tab", *"first_name", "ctrl+s")
         await until(pilot, lambda: len(getattr(app.config.connections[0].goals[0], "mappings",
                                                ())) == 3)

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Footer, Label, ProgressBar, RichLog
 
 from bctui.engine.runs import history
 from bctui.engine.runs.describe import describe, short_counts
-from bctui.engine.runs.events import Event, GoalFinished, RunStarted
+from bctui.engine.runs.events import Event, GoalFinished, RunFinished, RunStarted
 from bctui.engine.runs.launch import RunHandle, launch_run
 from bctui.engine.runs.progress import GoalProgress, RunProgress, RunView
 from bctui.engine.runs.runner import RunOptions
@@ -60,6 +60,12 @@ class DryRunScreen(Screen[None]):
         lines: list[str]
 
     @dataclass
+    class Summarised(Message):
+        """The run's summary (per goal by name), from its last event."""
+
+        summary: dict[str, Any]
+
+    @dataclass
     class Ended(Message):
         """Following stopped; `error` says why when the run never reported its end."""
 
@@ -92,6 +98,7 @@ class DryRunScreen(Screen[None]):
             yield Label("starting the run…", id="dry-status")
             yield ProgressBar(id="dry-progress", show_eta=False)
         yield Label("", id="dry-error")
+        yield Label("", id="dry-budget")
         table: DataTable[str | Text] = DataTable(id="dry-counts", cursor_type="none",
                                                   show_cursor=False)  # fmt: skip
         yield table
@@ -107,6 +114,7 @@ class DryRunScreen(Screen[None]):
         table.add_row("data points", Text("—", justify="right"), key="data_points")
         table.show_header = False
         self.query_one("#dry-error", Label).display = False
+        self.query_one("#dry-budget", Label).display = False
         self._run()
 
     def on_unmount(self) -> None:
@@ -186,6 +194,14 @@ class DryRunScreen(Screen[None]):
         if error:
             self._show_error(error)
 
+    @on(Summarised)
+    def _summarised(self, message: Summarised) -> None:
+        goal = message.summary.get("goals", {}).get(self.goal_name, {})
+        text = budget_line(goal.get("budget"), goal.get("data_points", 0))
+        label = self.query_one("#dry-budget", Label)
+        label.update(Text(text))
+        label.display = bool(text)
+
     @on(Ended)
     def _ended(self, message: Ended) -> None:
         if message.error:
@@ -247,6 +263,8 @@ def coalesce(target: MessagePump, events: Iterable[Event], stop: threading.Event
         if item is None:
             break
         view.apply(item)
+        if isinstance(item, RunFinished):
+            target.post_message(DryRunScreen.Summarised(item.summary))
         dirty = True
         line = _line(item)
         if line:
@@ -257,6 +275,19 @@ def coalesce(target: MessagePump, events: Iterable[Event], stop: threading.Event
     if failed:
         raise failed[0]
     return view
+
+
+def budget_line(budget: object, data_points: int) -> str:
+    """The dry run against the goal's data-point budget ('' without one, and when refused: the
+    error says that)."""
+    if not isinstance(budget, dict) or budget.get("outcome") == "refused":
+        return ""
+    estimate, limit = budget.get("estimate", 0), budget.get("limit", 0)
+    where = f" ({budget['set_on']})" if budget.get("set_on") else ""
+    if budget.get("outcome") == "partial":
+        return (f"over budget: ~{estimate:,} data points against {limit:,}{where} — would send "
+                f"{data_points:,} now, the rest next run")
+    return f"within budget: ~{estimate:,} of {limit:,} data points{where}"
 
 
 def _line(event: Event) -> str | None:

@@ -101,10 +101,12 @@ class RunDetailScreen(Screen[None]):
         failures.add_columns("Goal", "Profile", "Braze's reason", "Tries")
         return True
 
-    def _goal_columns(self, goals: DataTable[object]) -> None:
+    def _goal_columns(self, goals: DataTable[object], *, echoes: bool = False) -> None:
         goals.clear(columns=True)
         if self._wide:
-            goals.add_columns("Goal", "Type", "State", *COUNTS, "Data points", "Took")
+            # Only two-way imports have echoes: their column only when a goal has some.
+            extra = ("echoes suppressed",) if echoes else ()
+            goals.add_columns("Goal", "Type", "State", *COUNTS, *extra, "Data points", "Took")
         else:  # the counts that are not zero, in one column
             goals.add_columns("Goal", "State", "Counts", "Took")
 
@@ -181,10 +183,16 @@ class RunDetailScreen(Screen[None]):
         )
         if record.error:
             line.append(f"\n{record.error}", style=theme.get("error", "red"))
+        for goal in message.goals:
+            # The run's error names its first failed goal; the others' reasons are theirs alone
+            # (e.g. an export refused for its data-point budget after another goal failed).
+            if goal.error and goal.error not in record.error:
+                line.append(f'\ngoal "{goal.goal}": {goal.error}', style=theme.get("error", "red"))
         summary.update(line)
         table = self.query_one("#run-detail-goals", DataTable)
         # Columns afresh: widths then follow these rows only, whatever was shown before.
-        self._goal_columns(table)
+        echoes = any(g.counts.get("echo_suppressed") for g in message.goals)
+        self._goal_columns(table, echoes=echoes)
         for goal in message.goals:
             # Names, profile ids and Braze's reasons are data: plain Text cells, never markup.
             took = Text(duration(goal.seconds) if goal.seconds else "—")
@@ -193,7 +201,8 @@ class RunDetailScreen(Screen[None]):
                     Text(goal.goal),
                     Text(goal.type),
                     Text(goal.state.lower()),
-                    *(Text(f"{goal.counts.get(k, 0):,}", justify="right") for k in COUNTS),
+                    *(Text(f"{goal.counts.get(k, 0):,}", justify="right")
+                      for k in (*COUNTS, *(("echo_suppressed",) if echoes else ()))),
                     Text(f"{goal.data_points:,}", justify="right"),
                     took,
                 )

@@ -1,4 +1,5 @@
-"""The Details tab of a connection: favourite, on/off, labels, description, notification e-mails.
+"""The Details tab of a connection: favourite, on/off, labels, description, notification e-mails
+and the data-point budget of a run.
 
 Also home of `ConnectionForm`, the small base the Details, Setup and Schedule forms share: each
 loads a connection, applies its fields to one, and shows a message under each field.
@@ -18,6 +19,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch
 
 from bctui.engine.models import NOTIFY_WHEN, Connection, Notify, Schedule
+from bctui.tui.widgets.budget_fields import budget_input, budget_mode, budget_select, parse_budget
 
 Problems = dict[str, str]
 """Field id → what is wrong with it."""
@@ -104,9 +106,9 @@ class ConnectionForm(VerticalScroll):
 
 
 class DetailsForm(ConnectionForm):
-    """Favourite, on/off, labels, description and who is told about runs."""
+    """Favourite, on/off, labels, description, who is told about runs, and the budget."""
 
-    FIELDS = ("labels", "description", "emails", "when")
+    FIELDS = ("labels", "description", "emails", "when", "max_data_points")
 
     def compose(self) -> ComposeResult:
         yield from self.row(
@@ -152,6 +154,17 @@ class DetailsForm(ConnectionForm):
             ),
             field="when",
         )
+        yield Label("Data-point budget", classes="form-section")
+        yield from self.row(
+            "Max per run",
+            budget_input(None, id="details-max-data-points", owner="this connection"),
+            Static("data points, shared by its export goals in order", classes="form-note"),
+            field="max_data_points",
+        )
+        yield from self.row(
+            "Over budget",
+            budget_select("refuse", id="details-on-budget"),
+        )
 
     def load(self, conn: Connection) -> None:
         self.connection = conn.name
@@ -162,6 +175,15 @@ class DetailsForm(ConnectionForm):
         self.query_one("#details-description", Input).value = conn.description
         self.query_one("#details-emails", Input).value = ", ".join(conn.notify.emails)
         self.query_one("#details-when", Select).value = conn.notify.when
+        limit = "" if conn.max_data_points is None else str(conn.max_data_points)
+        self.query_one("#details-max-data-points", Input).value = limit
+        self.query_one("#details-on-budget", Select).value = conn.on_budget
+        self._budget_state()
+
+    def _budget_state(self) -> None:
+        # The over-budget choice only means something while there is a budget.
+        empty = not self.query_one("#details-max-data-points", Input).value.strip()
+        self.query_one("#details-on-budget", Select).disabled = empty
 
     def apply(self, conn: Connection) -> tuple[Connection, Problems]:
         when = self.query_one("#details-when", Select).value
@@ -169,15 +191,22 @@ class DetailsForm(ConnectionForm):
             split_list(self.query_one("#details-emails", Input).value),
             when if isinstance(when, str) else conn.notify.when,  # type: ignore[arg-type]
         )
+        problems: Problems = {}
+        limit, problem = parse_budget(self.query_one("#details-max-data-points", Input).value)
+        if problem:
+            problems["max_data_points"] = problem
+            limit = conn.max_data_points  # what cannot be held keeps the value as it is
         new = dataclasses.replace(
             conn,
+            max_data_points=limit,
+            on_budget=budget_mode(self.query_one("#details-on-budget", Select), limit),
             favorite=self.query_one("#details-favorite", Switch).value,
             enabled=self.query_one("#details-enabled", Switch).value,
             labels=split_list(self.query_one("#details-labels", Input).value),
             description=self.query_one("#details-description", Input).value,
             notify=notify,
         )
-        return new, {}
+        return new, problems
 
     def field_for(self, path: tuple[str | int, ...]) -> str | None:
         match path:
@@ -191,9 +220,13 @@ class DetailsForm(ConnectionForm):
                 return "when"
             case ("notify",):
                 return "emails"
+            case ("max_data_points" | "on_budget", *_):
+                return "max_data_points"
         return None
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "details-max-data-points":
+            self._budget_state()
         self.edited()
 
     def on_switch_changed(self, event: Switch.Changed) -> None:

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Input, Label, Select
 
-from bctui.engine.models import EXPORT_SOURCES, ExportMapping, ImportMapping
+from bctui.engine.models import EXPORT_SOURCES, EXPORT_TYPES, ExportMapping, ImportMapping
 from bctui.engine.runs.types import NATURAL
 from bctui.store.merge import STRATEGIES
 from bctui.tui.widgets.goal_rows import Row, RowEditor
@@ -33,6 +33,14 @@ SOURCE_MEANINGS = {
 }
 STRATEGY_OPTIONS = [(f"{s} — {STRATEGY_MEANINGS[s]}", s) for s in STRATEGIES]
 SOURCE_OPTIONS = [(f"{s} — {SOURCE_MEANINGS[s]}", s) for s in EXPORT_SOURCES]
+TYPE_OPTIONS = [(t, t) for t in EXPORT_TYPES]
+AUTO = "auto"
+"""A property mapping without `type`: inferred at the goal's first run, then kept."""
+TYPE_TIP = (
+    "The JSON type this mapping always sends. auto: inferred from the data at the goal's first "
+    "run and kept; string, number, boolean, time (ISO 8601) or array: converted, and a value "
+    "that does not convert is that profile's error"
+)
 
 Kind = Literal["import", "export"]
 
@@ -49,6 +57,8 @@ class MappingGrid(RowEditor):
         .rows-editor Select { width: 1fr; }
         .rows-editor SelectCurrent #label { text-wrap: nowrap; text-overflow: ellipsis; }
         .grid-arrow { width: 3; padding: 0 1; }
+        .rows-editor .grid-type { width: 12; margin-left: 1; }
+        .grid-type-fixed { width: 12; margin-left: 1; padding: 0 1; color: $text-muted; }
         .rows-empty { color: $text-muted; padding: 0 1; }
         .field-error { color: $error; padding: 0 1; }
     }
@@ -64,6 +74,8 @@ class MappingGrid(RowEditor):
     ) -> None:
         self.kind = kind
         self.properties = properties or PropertySuggester()
+        self.kept: dict[str, tuple[str, str]] = {}
+        """Braze attribute → (property, type) the goal's runs decided and keep (see set_kept)."""
         if kind == "import":
             self.COLUMNS = (("braze", "Braze field"), ("property", "Profile property"),
                             ("strategy", "Strategy"))  # fmt: skip
@@ -75,10 +87,9 @@ class MappingGrid(RowEditor):
             ]
         else:
             self.COLUMNS = (("source", "Source"), ("value", "Value"),
-                            ("braze", "Braze attribute"))  # fmt: skip
-            self.FIELDS = ("source", "value", "braze")
+                            ("braze", "Braze attribute"), ("type", "Type"))  # fmt: skip
+            self.FIELDS = ("source", "value", "braze", "type")
             self.FOCUS_FIELD = "value"
-            # `type` rides along in the row (no field edits it yet), so editing keeps it.
             rows = [
                 {"source": m.source, "value": m.value, "braze": m.braze, "type": m.type}
                 for m in mappings
@@ -111,6 +122,10 @@ class MappingGrid(RowEditor):
             )
             yield Label("→", classes="grid-arrow")
             yield Input(placeholder="Braze attribute", id=f"{p}-braze", compact=True)
+            # Only a property's type is a choice; the other sources show the one they send.
+            yield Select(TYPE_OPTIONS, prompt=AUTO, allow_blank=True, id=f"{p}-type",
+                         compact=True, classes="grid-type", tooltip=TYPE_TIP)  # fmt: skip
+            yield Label("", id=f"{p}-type-fixed", classes="grid-type-fixed")
 
     def cells(self, row: Row) -> tuple[str | Text, ...]:
         if self.kind == "import":
@@ -118,13 +133,30 @@ class MappingGrid(RowEditor):
         source = row.get("source", "")
         value = row.get("value", "")
         shown = f'"{value}"' if source == "static" else value
-        kind = row.get("type", "")
-        return (source, shown, row.get("braze", "") + (f" ({kind})" if kind else ""))
+        return (source, shown, row.get("braze", ""), self._type_cell(row))
+
+    def _type_cell(self, row: Row) -> Text:
+        """A property's type (auto: with what the runs decided, when they did); another
+        source's fixed type, dimmed: not a choice."""
+        source = row.get("source", "") or "property"
+        if source != "property":
+            return Text(NATURAL.get(source, ""), style="dim")
+        if row.get("type"):
+            return Text(row["type"])
+        # A kept decision holds only while the mapping names the property it was made for.
+        prop, kind = self.kept.get(row.get("braze", "").strip(), ("", ""))
+        return Text(f"{AUTO}: {kind}" if kind and prop == row.get("value", "").strip() else AUTO)
+
+    def set_kept(self, kept: dict[str, tuple[str, str]]) -> None:
+        """Show, beside "auto", the types the goal's runs inferred and keep sending."""
+        self.kept = dict(kept)
+        for index in range(len(self.rows)):
+            self._refresh_row(index)
 
     def new_row(self, after: Row | None) -> Row:
         if self.kind == "import":
             return {"braze": "", "property": "", "strategy": "set"}
-        return {"source": "property", "value": "", "braze": ""}
+        return {"source": "property", "value": "", "braze": "", "type": ""}
 
     def row_loaded(self, row: Row) -> None:
         if self.kind != "export":
@@ -140,6 +172,11 @@ class MappingGrid(RowEditor):
         if not takes_value and row.get("value"):
             row["value"] = ""
             value.value = ""
+        chosen = source in ("property", "")
+        self.query_one(f"#{self.prefix}-type", Select).display = chosen
+        fixed = self.query_one(f"#{self.prefix}-type-fixed", Label)
+        fixed.display = not chosen
+        fixed.update(NATURAL.get(source, ""))
 
     def mappings(self) -> tuple[ImportMapping, ...] | tuple[ExportMapping, ...]:
         """The rows as the model's mappings (text trimmed; validation is the config's)."""
