@@ -3,9 +3,11 @@ rejected for each export goal."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -101,14 +103,24 @@ class RunDetailScreen(Screen[None]):
         failures.add_columns("Goal", "Profile", "Braze's reason", "Tries")
         return True
 
-    def _goal_columns(self, goals: DataTable[object], *, echoes: bool = False) -> None:
+    def _goal_columns(
+        self, goals: DataTable[object], *, echoes: bool = False, rows: Sequence[Sequence[Text]] = ()
+    ) -> None:
+        """The goals table's columns afresh, each as wide as its label and `rows`' cells.
+
+        Widths are given, not measured by the table as rows arrive: a header drawn between the
+        columns and the rows would otherwise keep its first, narrower widths.
+        """
         goals.clear(columns=True)
         if self._wide:
             # Only two-way imports have echoes: their column only when a goal has some.
             extra = ("echoes suppressed",) if echoes else ()
-            goals.add_columns("Goal", "Type", "State", *COUNTS, *extra, "Data points", "Took")
+            labels = ("Goal", "Type", "State", *COUNTS, *extra, "Data points", "Took")
         else:  # the counts that are not zero, in one column
-            goals.add_columns("Goal", "State", "Counts", "Took")
+            labels = ("Goal", "State", "Counts", "Took")
+        for index, label in enumerate(labels):
+            width = max([cell_len(label), *(row[index].cell_len for row in rows)])
+            goals.add_column(label, width=width)
 
     def action_reload(self) -> None:
         """Read the run again."""
@@ -192,12 +204,12 @@ class RunDetailScreen(Screen[None]):
         table = self.query_one("#run-detail-goals", DataTable)
         # Columns afresh: widths then follow these rows only, whatever was shown before.
         echoes = any(g.counts.get("echo_suppressed") for g in message.goals)
-        self._goal_columns(table, echoes=echoes)
+        rows: list[list[Text]] = []
         for goal in message.goals:
             # Names, profile ids and Braze's reasons are data: plain Text cells, never markup.
             took = Text(duration(goal.seconds) if goal.seconds else "—")
             if self._wide:
-                table.add_row(
+                rows.append([
                     Text(goal.goal),
                     Text(goal.type),
                     Text(goal.state.lower()),
@@ -205,10 +217,13 @@ class RunDetailScreen(Screen[None]):
                       for k in (*COUNTS, *(("echo_suppressed",) if echoes else ()))),
                     Text(f"{goal.data_points:,}", justify="right"),
                     took,
-                )
+                ])
             else:
                 counts = short_counts(goal.counts, goal.data_points) or "—"
-                table.add_row(Text(goal.goal), Text(goal.state.lower()), Text(counts), took)
+                rows.append([Text(goal.goal), Text(goal.state.lower()), Text(counts), took])
+        self._goal_columns(table, echoes=echoes, rows=rows)
+        for row in rows:
+            table.add_row(*row)
         log = self.query_one("#run-detail-log", RichLog)
         log.clear()
         if message.log_missing:
