@@ -15,6 +15,7 @@ import gc
 import os
 import sqlite3
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from typing import Final, Protocol
@@ -148,7 +149,7 @@ class PreparedWrite:
         return self._updates
 
 
-class BatchMerge:
+class BatchMerge(ABC):
     """One call of `Transaction.apply_many`: resolve, merge in memory, then write the changes.
 
     The merge is the same on every backend; a subclass does the I/O (`_lookup`, `_load`,
@@ -420,21 +421,21 @@ class BatchMerge:
                         else:
                             pids.discard(pid)
 
+    @abstractmethod
     def _lookup(self, wanted: dict[str, set[LookupKey]]) -> None:
         """Fill `_index` with the pids holding each wanted identifier value."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _load(self, column: str, keys: set[str] | set[int]) -> None:
         """Load the profiles whose `column` ("id" or "pid") is one of `keys` into `_states`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _allocate_pid(self) -> int:
         """A pid for a new profile, above every pid allocated before."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _flush(self) -> None:
         """Write every changed profile."""
-        raise NotImplementedError
 
 
 class Batch(BatchMerge):
