@@ -301,6 +301,14 @@ def read_events(path: Path) -> Iterator[Event]:
                     yield event
 
 
+def pause(poll: float, stop: threading.Event | None) -> bool:
+    """Wait one poll interval of a follower; True when `stop` was set meanwhile."""
+    if stop is not None:
+        return stop.wait(poll)
+    time.sleep(poll)
+    return False
+
+
 def follow_events(
     path: Path,
     *,
@@ -336,9 +344,6 @@ def follow_events(
                 idle_checks += 1
                 if idle_checks > 1:  # one more read after the writer went away
                     return
-            if stop is not None:
-                if stop.wait(poll):
-                    return
-            else:
-                time.sleep(poll)
+            if pause(poll, stop):
+                return
             os.stat(path)  # raises if the log was removed underneath us

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from bctui.engine.runs.events import Event, RunFinished, parse_event
+from bctui.engine.runs.events import Event, RunFinished, parse_event, pause
 from bctui.errors import BctuiError
 
 if TYPE_CHECKING:
@@ -522,8 +522,5 @@ def follow_db_events(
             # The writer flushes every EVENT_FLUSH_SECONDS: give its last batch time to land.
             if idle_checks * poll > EVENT_FLUSH_SECONDS * 4 + 1:
                 return
-        if stop is not None:
-            if stop.wait(poll):
-                return
-        else:
-            time.sleep(poll)
+        if pause(poll, stop):
+            return
